@@ -1,0 +1,33 @@
+# The two commands of the README:  `make demo` (the main job) and `make test`.
+# Both create the virtual environment in $(VENV) on first use (torch first, then the package).
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+DEPS_HASH := $(shell cat setup.cfg pyproject.toml | sha256sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(DEPS_HASH)
+ARGS ?=
+
+.PHONY: install test test-slow demo lint
+
+$(STAMP):
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+# The editable install is re-pointed at this checkout every time (a cached venv may come from another clone).
+install: $(STAMP)
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e . 2>&1 | grep -v "^\s*$$" || true
+
+test: install
+	$(PY) -m pytest -q
+
+test-slow: install
+	$(PY) -m pytest -q -m slow
+
+demo: install
+	$(PY) scripts/demo.py $(ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .

@@ -1,0 +1,76 @@
+"""TF-CoVR in the Hugging Face ecosystem: composed video retrieval for temporally fine-grained videos.
+
+Importing the package registers the TF-CoVR classes with transformers' Auto classes, so that
+`AutoModel`, `AutoModelForVideoClassification`, `AutoProcessor` and `AutoVideoProcessor` load
+saved TF-CoVR folders, and marks them for `register_for_auto_class` so that `save_pretrained`
+writes `auto_map` and the code files (the folders then load with `trust_remote_code=True`
+where this package is not installed).
+"""
+
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForVideoClassification,
+    AutoProcessor,
+    AutoVideoProcessor,
+)
+
+from .configuration_tfcovr import TFCoVRConfig, TFCoVRVisionConfig
+from .errors import DataFormatError, TFCoVRError, UnsafePathError, UntrustedFileError, VideoDecodeError
+from .modeling_tfcovr import (
+    TFCoVRForVideoClassification,
+    TFCoVRModel,
+    TFCoVROutput,
+    TFCoVRPreTrainedModel,
+    TFCoVRVideoClassifierOutput,
+    TFCoVRVisionModel,
+    TFCoVRVisionModelOutput,
+    hn_nce_loss,
+)
+from .processing_tfcovr import TFCoVRProcessor
+from .text_normalization import normalize_modification_text
+from .tokenization_utils import build_word_level_tokenizer
+from .video_processing_tfcovr import TFCoVRVideoProcessor
+
+
+def _register() -> None:
+    AutoConfig.register(TFCoVRConfig.model_type, TFCoVRConfig, exist_ok=True)
+    AutoConfig.register(TFCoVRVisionConfig.model_type, TFCoVRVisionConfig, exist_ok=True)
+    AutoModel.register(TFCoVRConfig, TFCoVRModel, exist_ok=True)
+    AutoModel.register(TFCoVRVisionConfig, TFCoVRVisionModel, exist_ok=True)
+    AutoModelForVideoClassification.register(TFCoVRConfig, TFCoVRForVideoClassification, exist_ok=True)
+    AutoVideoProcessor.register(TFCoVRConfig, TFCoVRVideoProcessor, exist_ok=True)
+    AutoProcessor.register(TFCoVRConfig, TFCoVRProcessor, exist_ok=True)
+
+    TFCoVRConfig.register_for_auto_class()
+    TFCoVRVisionConfig.register_for_auto_class()
+    TFCoVRModel.register_for_auto_class("AutoModel")
+    TFCoVRVisionModel.register_for_auto_class("AutoModel")
+    TFCoVRForVideoClassification.register_for_auto_class("AutoModelForVideoClassification")
+    TFCoVRVideoProcessor.register_for_auto_class("AutoVideoProcessor")
+    TFCoVRProcessor.register_for_auto_class("AutoProcessor")
+
+
+_register()
+
+__all__ = [
+    "TFCoVRConfig",
+    "TFCoVRVisionConfig",
+    "TFCoVRVisionModel",
+    "TFCoVRForVideoClassification",
+    "TFCoVRModel",
+    "TFCoVRPreTrainedModel",
+    "TFCoVROutput",
+    "TFCoVRVideoClassifierOutput",
+    "TFCoVRVisionModelOutput",
+    "TFCoVRVideoProcessor",
+    "TFCoVRProcessor",
+    "hn_nce_loss",
+    "normalize_modification_text",
+    "build_word_level_tokenizer",
+    "TFCoVRError",
+    "VideoDecodeError",
+    "DataFormatError",
+    "UnsafePathError",
+    "UntrustedFileError",
+]

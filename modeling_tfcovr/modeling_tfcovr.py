@@ -1,0 +1,791 @@
+"""TF-CoVR models: the AIM video encoder, its stage-1 action classifier and the stage-2 composed
+video retrieval model (text projection + CLIP4Cir combiner trained with HN-NCE).
+
+The video encoder's CLIP parts carry exactly the parameter names of `transformers.CLIPVisionModel`
+(`embeddings.*`, `pre_layrnorm`, `encoder.layers.N.{self_attn,layer_norm1,mlp,layer_norm2}`,
+`post_layernorm`), so a CLIP checkpoint loads into it unchanged; AIM adds `temporal_embedding` and
+the `*_adapter` modules.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModel, CLIPTextModelWithProjection, PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.models.clip.modeling_clip import CLIPMLP, CLIPAttention, CLIPTextEmbeddings, CLIPVisionEmbeddings
+from transformers.utils import ModelOutput
+
+from .configuration_tfcovr import TFCoVRConfig, TFCoVRVisionConfig
+
+# ----------------------------------------------------------------------------------------------
+# Outputs
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TFCoVRVisionModelOutput(ModelOutput):
+    """
+    Args:
+        pooler_output (`torch.FloatTensor` of shape `(batch_size, hidden_size)`):
+            The video embedding: mean over frames of each frame's post-layernorm CLS token.
+        frame_embeds (`torch.FloatTensor` of shape `(batch_size, num_frames, hidden_size)`):
+            Each frame's post-layernorm CLS token.
+        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_frames, num_patches + 1, hidden_size)`):
+            Token states after the last layer (before `post_layernorm`).
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*):
+            Token states after the embeddings and after every layer, each of shape
+            `(batch_size * num_frames, num_patches + 1, hidden_size)`; when `output_hidden_states=True`.
+    """
+
+    pooler_output: torch.FloatTensor | None = None
+    frame_embeds: torch.FloatTensor | None = None
+    last_hidden_state: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class TFCoVRVideoClassifierOutput(ModelOutput):
+    """
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*): cross-entropy, when `labels` are given.
+        logits (`torch.FloatTensor` of shape `(batch_size, num_labels)`): classification scores.
+        video_embeds (`torch.FloatTensor` of shape `(batch_size, hidden_size)`): the pooled video embedding.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    video_embeds: torch.FloatTensor | None = None
+
+
+@dataclass
+class TFCoVROutput(ModelOutput):
+    """
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*):
+            HN-NCE over the (global) batch, when targets are given and `return_loss` is not `False`.
+        logits_per_query (`torch.FloatTensor` of shape `(num_queries, num_targets)`):
+            Cosine similarities of queries and targets divided by the temperature.
+        query_embeds (`torch.FloatTensor` of shape `(num_queries, embed_dim)`):
+            L2-normalised composed query embeddings.
+        target_embeds (`torch.FloatTensor` of shape `(num_targets, embed_dim)`, *optional*):
+            L2-normalised target video embeddings.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits_per_query: torch.FloatTensor | None = None
+    query_embeds: torch.FloatTensor | None = None
+    target_embeds: torch.FloatTensor | None = None
+
+
+# ----------------------------------------------------------------------------------------------
+# Loss and distributed helpers
+# ----------------------------------------------------------------------------------------------
+
+
+def hn_nce_loss(
+    query_embeds: torch.Tensor,
+    target_embeds: torch.Tensor,
+    temperature: float = 0.07,
+    alpha: float = 1.0,
+    beta: float = 0.5,
+) -> torch.Tensor:
+    r"""Hard-negative NCE (Radenovic et al., arXiv 2301.02280), summed over both directions.
+
+    With similarities `s_ij = q_i . t_j / temperature`, the query-to-target term for row `i` is
+
+        -s_ii + log(alpha * exp(s_ii) + sum_{j != i} w_ij * exp(s_ij)),
+        w_ij = (B - 1) * exp(beta * s_ij) / sum_{k != i} exp(beta * s_ik),
+
+    averaged over the batch; the target-to-query term is the same on the transposed matrix. The loss
+    is their sum, as in the official TF-CoVR / CoVR code. `alpha=1, beta=0` gives symmetric InfoNCE,
+    `cross_entropy(S) + cross_entropy(S.T)`.
+
+    Args:
+        query_embeds (`torch.Tensor` of shape `(batch_size, dim)`): L2-normalised queries.
+        target_embeds (`torch.Tensor` of shape `(batch_size, dim)`): L2-normalised targets; row `i`
+            is the positive of query `i`.
+
+    Returns:
+        `torch.Tensor` of shape `()`.
+    """
+    if query_embeds.shape != target_embeds.shape:
+        raise ValueError(f"query and target embeddings must have the same shape, got {query_embeds.shape} and {target_embeds.shape}")
+    similarities = query_embeds.float() @ target_embeds.float().T / temperature
+    return _hn_nce_direction(similarities, alpha, beta) + _hn_nce_direction(similarities.T, alpha, beta)
+
+
+def _hn_nce_direction(similarities: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
+    batch_size = similarities.shape[0]
+    positives = similarities.diagonal()
+    log_alpha = torch.log(torch.tensor(alpha, dtype=similarities.dtype, device=similarities.device))
+    if batch_size == 1:  # no negatives: the denominator is alpha * exp(s_11)
+        return log_alpha + 0.0 * positives.sum()
+    diagonal = torch.eye(batch_size, dtype=torch.bool, device=similarities.device)
+    # log w_ij = log(B - 1) + beta * s_ij - logsumexp_{k != i}(beta * s_ik); the diagonal weight is alpha.
+    scaled = (beta * similarities).masked_fill(diagonal, float("-inf"))
+    log_weights = torch.log(torch.tensor(batch_size - 1.0)) + scaled - scaled.logsumexp(dim=1, keepdim=True)
+    log_weights = torch.where(diagonal, log_alpha, log_weights)
+    denominators = (similarities + log_weights).logsumexp(dim=1)
+    return (denominators - positives).mean()
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """all_gather whose backward sums the gradient of every process and returns this process's part.
+
+    Written with all_reduce (not reduce_scatter) so that it also runs on the gloo backend.
+    """
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        world_size = torch.distributed.get_world_size()
+        ctx.rank, ctx.batch_sizes = torch.distributed.get_rank(), None
+        sizes = [torch.zeros(1, dtype=torch.long, device=tensor.device) for _ in range(world_size)]
+        torch.distributed.all_gather(sizes, torch.tensor([tensor.shape[0]], device=tensor.device))
+        ctx.batch_sizes = [int(size) for size in sizes]
+        max_size = max(ctx.batch_sizes)
+        padded = torch.zeros((max_size, *tensor.shape[1:]), dtype=tensor.dtype, device=tensor.device)
+        padded[: tensor.shape[0]] = tensor
+        gathered = [torch.empty_like(padded) for _ in range(world_size)]
+        torch.distributed.all_gather(gathered, padded.contiguous())
+        return torch.cat([part[:size] for part, size in zip(gathered, ctx.batch_sizes)])
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
+        grad = grad_output.contiguous().clone()
+        torch.distributed.all_reduce(grad)
+        start = sum(ctx.batch_sizes[: ctx.rank])
+        return grad[start : start + ctx.batch_sizes[ctx.rank]]
+
+
+def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenates `tensor` (B_p, ...) of every process along dim 0, keeping gradients.
+
+    Every process then computes the loss of the global batch; since each one back-propagates the
+    same loss, the summed gradient equals the single-process gradient times the world size, which
+    DDP's gradient averaging cancels. Identity outside distributed runs.
+    """
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return tensor
+    if torch.distributed.get_world_size() == 1:
+        return tensor
+    return _GatherWithGrad.apply(tensor)
+
+
+# ----------------------------------------------------------------------------------------------
+# AIM building blocks
+# ----------------------------------------------------------------------------------------------
+
+
+class TFCoVRAdapter(nn.Module):
+    """AIM adapter: Linear(D -> r*D) -> GELU -> Linear(r*D -> D), optional skip connection.
+
+    The second linear layer starts at zero, so a fresh adapter outputs 0 (or its input, with skip).
+    """
+
+    def __init__(self, hidden_size: int, ratio: float, skip_connection: bool):
+        super().__init__()
+        bottleneck = max(1, int(hidden_size * ratio))
+        self.skip_connection = skip_connection
+        self.fc1 = nn.Linear(hidden_size, bottleneck)
+        self.activation = nn.GELU()
+        self.fc2 = nn.Linear(bottleneck, hidden_size)
+        self.fc2._zero_init = True
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        adapted = self.fc2(self.activation(self.fc1(hidden_states)))
+        return hidden_states + adapted if self.skip_connection else adapted
+
+
+class TFCoVRDropPath(nn.Module):
+    """Stochastic depth: drops a whole residual branch per sample while training."""
+
+    def __init__(self, drop_prob: float):
+        super().__init__()
+        self.drop_prob = drop_prob
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return hidden_states
+        keep_prob = 1.0 - self.drop_prob
+        mask_shape = (hidden_states.shape[0],) + (1,) * (hidden_states.ndim - 1)
+        mask = hidden_states.new_empty(mask_shape).bernoulli_(keep_prob)
+        return hidden_states * mask / keep_prob
+
+    def extra_repr(self) -> str:
+        return f"p={self.drop_prob}"
+
+
+class TFCoVRVisionLayer(GradientCheckpointingLayer):
+    """One CLIP ViT layer with AIM's temporal, spatial and joint (MLP) adaptation.
+
+    temporal: x = x + drop_path(T-Adapter(attn(ln_1(x)) over frames))   (per token position)
+    spatial:  x = x + S-Adapter(attn(ln_1(x)))                           (S-Adapter has a skip)
+    joint:    x = x + mlp(ln_2(x)) + drop_path(s * MLP-Adapter(ln_2(x)))
+    The temporal branch reuses the layer's own attention weights and `layer_norm1`.
+    """
+
+    def __init__(self, config: TFCoVRVisionConfig, drop_path_rate: float):
+        super().__init__()
+        hidden_size = config.hidden_size
+        self.self_attn = CLIPAttention(config)
+        self.layer_norm1 = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+        self.mlp = CLIPMLP(config)
+        self.layer_norm2 = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+        self.mlp_adapter_scale = config.mlp_adapter_scale
+        ratio = config.adapter_ratio
+        self.temporal_adapter = TFCoVRAdapter(hidden_size, ratio, skip_connection=False) if config.use_temporal_adapter else None
+        self.spatial_adapter = TFCoVRAdapter(hidden_size, ratio, skip_connection=True) if config.use_spatial_adapter else None
+        self.mlp_adapter = TFCoVRAdapter(hidden_size, ratio, skip_connection=False) if config.use_mlp_adapter else None
+        self.drop_path = TFCoVRDropPath(drop_path_rate)
+
+    def forward(self, hidden_states: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """
+        Args:
+            hidden_states (`torch.Tensor` of shape `(batch_size * num_frames, num_tokens, hidden_size)`).
+        """
+        frames_batch, num_tokens, hidden_size = hidden_states.shape
+        if self.temporal_adapter is not None and num_frames > 1:
+            batch_size = frames_batch // num_frames
+            # (B*T, N, D) -> (B*N, T, D): attend across frames at each token position.
+            temporal = hidden_states.view(batch_size, num_frames, num_tokens, hidden_size).transpose(1, 2)
+            temporal = temporal.reshape(batch_size * num_tokens, num_frames, hidden_size)
+            temporal, _ = self.self_attn(self.layer_norm1(temporal))
+            temporal = self.temporal_adapter(temporal)
+            temporal = temporal.view(batch_size, num_tokens, num_frames, hidden_size).transpose(1, 2)
+            hidden_states = hidden_states + self.drop_path(temporal.reshape(frames_batch, num_tokens, hidden_size))
+
+        spatial, _ = self.self_attn(self.layer_norm1(hidden_states))
+        if self.spatial_adapter is not None:
+            spatial = self.spatial_adapter(spatial)
+        hidden_states = hidden_states + spatial
+
+        normed = self.layer_norm2(hidden_states)
+        joint = self.mlp(normed)
+        if self.mlp_adapter is not None:
+            joint = joint + self.drop_path(self.mlp_adapter_scale * self.mlp_adapter(normed))
+        return hidden_states + joint
+
+
+class TFCoVRVisionEncoder(nn.Module):
+    def __init__(self, config: TFCoVRVisionConfig):
+        super().__init__()
+        depth = config.num_hidden_layers
+        rates = [config.drop_path_rate * i / max(1, depth - 1) for i in range(depth)]
+        self.layers = nn.ModuleList([TFCoVRVisionLayer(config, rate) for rate in rates])
+        self.gradient_checkpointing = False
+
+    def forward(
+        self, hidden_states: torch.Tensor, num_frames: int, output_hidden_states: bool = False
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+        all_states = (hidden_states,) if output_hidden_states else None
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, num_frames)
+            if output_hidden_states:
+                all_states = all_states + (hidden_states,)
+        return hidden_states, all_states
+
+
+# ----------------------------------------------------------------------------------------------
+# Pre-trained model bases
+# ----------------------------------------------------------------------------------------------
+
+
+def _aim_parameter_names(module: nn.Module) -> set[str]:
+    """Names of AIM's own parameters (adapters, temporal embedding) inside `module`."""
+    return {name for name, _ in module.named_parameters() if "_adapter." in name or name.endswith("temporal_embedding")}
+
+
+class TFCoVRVisionPreTrainedModel(PreTrainedModel):
+    config: TFCoVRVisionConfig
+    config_class = TFCoVRVisionConfig
+    base_model_prefix = "tfcovr_vision"
+    main_input_name = "pixel_values_videos"
+    input_modalities = ("video",)
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_attention_backend = True
+    _no_split_modules = ["TFCoVRVisionLayer", "CLIPVisionEmbeddings"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # transformers initialises leaf modules one by one (container modules without parameters
+        # of their own are skipped for custom code), so each case here is a leaf or owns a parameter.
+        config = self.config
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            if getattr(module, "_zero_init", False):
+                # Adapter outputs start at zero: at step 0 the model equals frame-wise CLIP.
+                init.zeros_(module.weight)
+            else:
+                init.normal_(module.weight, std=config.initializer_range * config.initializer_factor)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, std=config.initializer_range * config.initializer_factor)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, CLIPVisionEmbeddings):
+            init.normal_(module.class_embedding, std=module.embed_dim**-0.5 * config.initializer_factor)
+            init.copy_(module.position_ids, torch.arange(module.num_positions).expand((1, -1)))
+        elif isinstance(module, TFCoVRVisionModel):
+            init.zeros_(module.temporal_embedding)
+
+
+class TFCoVRPreTrainedModel(PreTrainedModel):
+    config: TFCoVRConfig
+    config_class = TFCoVRConfig
+    base_model_prefix = "tfcovr"
+    main_input_name = "pixel_values_videos"
+    input_modalities = ("video", "text")
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_attention_backend = True
+    _no_split_modules = ["TFCoVRVisionLayer", "CLIPVisionEmbeddings", "TFCoVRCombiner"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            init.normal_(module.weight, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, CLIPTextEmbeddings):
+            init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).expand((1, -1)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Stage 1: the AIM video encoder and its classifier
+# ----------------------------------------------------------------------------------------------
+
+
+class TFCoVRVisionModel(TFCoVRVisionPreTrainedModel):
+    """AIM video encoder on a CLIP ViT.
+
+    Frames are embedded independently (CLIP patch + position embeddings), a learned temporal
+    embedding is added to every token, and each layer mixes information across frames through its
+    own attention (the temporal branch). The video embedding is the mean over frames of the
+    post-layernorm CLS token (no CLIP projection).
+    """
+
+    def __init__(self, config: TFCoVRVisionConfig):
+        super().__init__(config)
+        self.embeddings = CLIPVisionEmbeddings(config)
+        self.temporal_embedding = nn.Parameter(torch.zeros(1, config.num_frames, config.hidden_size))
+        self.pre_layrnorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.encoder = TFCoVRVisionEncoder(config)
+        self.post_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.post_init()
+        if config.freeze_backbone:
+            self.freeze_backbone()
+
+    def freeze_backbone(self) -> None:
+        """Freezes CLIP's own weights; adapters, the temporal embedding and `post_layernorm` train."""
+        trainable = _aim_parameter_names(self) | {n for n, _ in self.post_layernorm.named_parameters(prefix="post_layernorm")}
+        for name, parameter in self.named_parameters():
+            parameter.requires_grad = name in trainable
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.embeddings.patch_embedding
+
+    def forward(
+        self,
+        pixel_values_videos: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        interpolate_pos_encoding: bool = False,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> TFCoVRVisionModelOutput | tuple:
+        """
+        Args:
+            pixel_values_videos (`torch.FloatTensor` of shape `(batch_size, num_frames, 3, height, width)`):
+                Normalised frames, e.g. from [`TFCoVRVideoProcessor`]. `num_frames` may differ from
+                `config.num_frames` only if it is not larger (the temporal embedding is sliced).
+        """
+        if pixel_values_videos.ndim != 5:
+            raise ValueError(f"pixel_values_videos must have shape (batch, frames, 3, H, W), got {tuple(pixel_values_videos.shape)}")
+        batch_size, num_frames = pixel_values_videos.shape[:2]
+        if num_frames > self.config.num_frames:
+            raise ValueError(f"got {num_frames} frames but the model's temporal embedding has {self.config.num_frames}")
+        output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+
+        frames = pixel_values_videos.flatten(0, 1)
+        tokens = self.embeddings(frames, interpolate_pos_encoding=interpolate_pos_encoding)  # (B*T, N, D)
+        num_tokens, hidden_size = tokens.shape[1:]
+        tokens = tokens.view(batch_size, num_frames, num_tokens, hidden_size)
+        tokens = tokens + self.temporal_embedding[:, :num_frames, None, :].to(tokens.dtype)
+        tokens = self.pre_layrnorm(tokens.view(batch_size * num_frames, num_tokens, hidden_size))
+
+        last_hidden_state, all_states = self.encoder(tokens, num_frames, output_hidden_states=bool(output_hidden_states))
+        frame_embeds = self.post_layernorm(last_hidden_state[:, 0]).view(batch_size, num_frames, hidden_size)
+        pooled = frame_embeds.mean(dim=1)
+        last_hidden_state = last_hidden_state.view(batch_size, num_frames, num_tokens, hidden_size)
+        if not return_dict:
+            return tuple(v for v in (pooled, frame_embeds, last_hidden_state, all_states) if v is not None)
+        return TFCoVRVisionModelOutput(
+            pooler_output=pooled, frame_embeds=frame_embeds, last_hidden_state=last_hidden_state, hidden_states=all_states
+        )
+
+    @classmethod
+    def from_clip_pretrained(cls, clip_path: str | os.PathLike, **config_kwargs) -> TFCoVRVisionModel:
+        """Builds an AIM encoder whose CLIP weights come from a transformers CLIP checkpoint directory
+        (a `CLIPModel` or `CLIPVisionModel`, e.g. `openai/clip-vit-base-patch16`); AIM's own
+        parameters keep their zero-output initialisation.
+
+        Args:
+            clip_path: a local directory or hub id that `CLIPVisionModel.from_pretrained` reads.
+            config_kwargs: AIM fields (`num_frames`, `drop_path_rate`, ...).
+        """
+        from transformers import CLIPVisionModel
+
+        clip = CLIPVisionModel.from_pretrained(clip_path)
+        config = TFCoVRVisionConfig(**{**clip.config.to_dict(), **config_kwargs})
+        model = cls(config)
+        load_clip_vision_weights(model, clip.state_dict())
+        return model
+
+
+def load_clip_vision_weights(model: TFCoVRVisionModel, clip_state_dict: dict[str, torch.Tensor]) -> None:
+    """Copies a `CLIPVisionModel` state dict into `model`; only AIM's own parameters may be absent.
+
+    Raises:
+        ValueError: the state dict has keys the model lacks, or lacks CLIP keys the model has.
+    """
+    result = model.load_state_dict(clip_state_dict, strict=False)
+    unexpected = [key for key in result.unexpected_keys if not key.endswith("position_ids")]
+    missing_clip = [key for key in result.missing_keys if key not in _aim_parameter_names(model)]
+    if unexpected or missing_clip:
+        raise ValueError(f"CLIP weights do not match the AIM encoder: unexpected {unexpected[:5]}, missing {missing_clip[:5]}")
+
+
+class TFCoVRForVideoClassification(TFCoVRPreTrainedModel):
+    """Stage 1: the AIM encoder with dropout and a linear head, trained with cross-entropy on
+    fine-grained action labels (`config.id2label`)."""
+
+    def __init__(self, config: TFCoVRConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.vision_model = TFCoVRVisionModel._from_config(config.vision_config)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.classifier = nn.Linear(config.vision_config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values_videos: torch.Tensor,
+        labels: torch.LongTensor | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> TFCoVRVideoClassifierOutput | tuple:
+        """
+        Args:
+            pixel_values_videos (`torch.FloatTensor` of shape `(batch_size, num_frames, 3, height, width)`).
+            labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*): class indices.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        video_embeds = self.vision_model(pixel_values_videos).pooler_output
+        logits = self.classifier(self.dropout(video_embeds))
+        loss = F.cross_entropy(logits, labels.to(logits.device)) if labels is not None else None
+        if not return_dict:
+            return tuple(v for v in (loss, logits, video_embeds) if v is not None)
+        return TFCoVRVideoClassifierOutput(loss=loss, logits=logits, video_embeds=video_embeds)
+
+    @classmethod
+    def from_clip_pretrained(cls, clip_path: str | os.PathLike, config: TFCoVRConfig) -> TFCoVRForVideoClassification:
+        """A classifier whose vision backbone starts from a transformers CLIP checkpoint; the head and
+        AIM's parameters are freshly initialised. `config.vision_config` must match the checkpoint's
+        architecture (its AIM fields are kept)."""
+        from transformers import CLIPVisionModel
+
+        model = cls(config)
+        load_clip_vision_weights(model.vision_model, CLIPVisionModel.from_pretrained(clip_path).state_dict())
+        return model
+
+
+# ----------------------------------------------------------------------------------------------
+# Stage 2: composed video retrieval
+# ----------------------------------------------------------------------------------------------
+
+
+class TFCoVRCombiner(nn.Module):
+    """CLIP4Cir's combiner: fuses a video and a text embedding into one query embedding.
+
+    Each modality is projected (Linear + ReLU + Dropout), the two are concatenated; an MLP predicts
+    a residual and a sigmoid gate `g` mixes the inputs: `mlp(c) + g * text + (1 - g) * video`.
+    Parameter names follow the CLIP4Cir / TF-CoVR code, so official checkpoints convert by copying.
+    """
+
+    def __init__(self, embed_dim: int, projection_dim: int, hidden_dim: int, dropout: float):
+        super().__init__()
+        self.text_projection_layer = nn.Linear(embed_dim, projection_dim)
+        self.image_projection_layer = nn.Linear(embed_dim, projection_dim)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+        self.combiner_layer = nn.Linear(2 * projection_dim, hidden_dim)
+        self.output_layer = nn.Linear(hidden_dim, embed_dim)
+        self.dropout3 = nn.Dropout(dropout)
+        self.dynamic_scalar = nn.Sequential(
+            nn.Linear(2 * projection_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_dim, 1), nn.Sigmoid()
+        )
+
+    def forward(self, video_embeds: torch.Tensor, text_embeds: torch.Tensor) -> torch.Tensor:
+        """
+        Args:
+            video_embeds (`torch.Tensor` of shape `(batch_size, embed_dim)`).
+            text_embeds (`torch.Tensor` of shape `(batch_size, embed_dim)`).
+
+        Returns:
+            `torch.Tensor` of shape `(batch_size, embed_dim)`, L2-normalised.
+        """
+        text_projected = self.dropout1(F.relu(self.text_projection_layer(text_embeds)))
+        video_projected = self.dropout2(F.relu(self.image_projection_layer(video_embeds)))
+        concatenated = torch.cat((text_projected, video_projected), dim=-1)
+        hidden = self.dropout3(F.relu(self.combiner_layer(concatenated)))
+        gate = self.dynamic_scalar(concatenated)
+        fused = self.output_layer(hidden) + gate * text_embeds + (1 - gate) * video_embeds
+        return F.normalize(fused, dim=-1)
+
+
+class TFCoVRModel(TFCoVRPreTrainedModel):
+    """Stage 2, TF-CoVR-Base: composed video retrieval.
+
+    A query (video + modification text) is embedded as `combiner(video, text_projection(text))`;
+    targets are video embeddings from the same (frozen) AIM encoder. Trained with HN-NCE; the
+    video and text encoders are frozen by default. Every method accepts raw inputs or precomputed
+    embeddings, so training can run on released video embeddings and cached text features.
+    """
+
+    def __init__(self, config: TFCoVRConfig):
+        super().__init__(config)
+        if config.vision_config.hidden_size != config.embed_dim:
+            raise ValueError(
+                f"embed_dim ({config.embed_dim}) must equal the video encoder's hidden_size ({config.vision_config.hidden_size})"
+            )
+        self.vision_model = TFCoVRVisionModel._from_config(config.vision_config)
+        self.text_model = _text_encoder_from_config(config.text_config)
+        self.text_projection = nn.Linear(config.text_embed_dim, config.embed_dim)
+        self.combiner = TFCoVRCombiner(
+            config.embed_dim, config.combiner_projection_dim, config.combiner_hidden_dim, config.combiner_dropout
+        )
+        self.post_init()
+        self.apply_freezing()
+
+    def apply_freezing(self) -> None:
+        """Sets `requires_grad` from the config: frozen encoders, trainable projection and combiner."""
+        if self.config.freeze_vision_encoder:
+            self.vision_model.requires_grad_(False)
+        if self.config.freeze_text_encoder:
+            self.text_model.requires_grad_(False)
+
+    # -- encoders --------------------------------------------------------------------------
+
+    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Output of the text encoder before the text projection.
+
+        Returns:
+            `torch.Tensor` of shape `(batch_size, config.text_embed_dim)`: CLIP's projected EOS
+            feature for CLIP text towers, the attention-masked mean of the last hidden states otherwise.
+        """
+        if isinstance(self.text_model, CLIPTextModelWithProjection):
+            return self.text_model(input_ids=input_ids, attention_mask=attention_mask).text_embeds
+        outputs = self.text_model(input_ids=input_ids, attention_mask=attention_mask)
+        states = outputs.last_hidden_state
+        if attention_mask is None:
+            return states.mean(dim=1)
+        mask = attention_mask.unsqueeze(-1).to(states.dtype)
+        return (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+    def get_video_features(
+        self, pixel_values_videos: torch.Tensor | None = None, video_embeds: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """L2-normalised video embeddings `(batch_size, embed_dim)`, from frames `(B, T, 3, H, W)` or
+        from precomputed (unnormalised or normalised) `video_embeds` `(B, embed_dim)`."""
+        if video_embeds is None:
+            if pixel_values_videos is None:
+                raise ValueError("pass pixel_values_videos or video_embeds")
+            video_embeds = self.vision_model(pixel_values_videos).pooler_output
+        return F.normalize(video_embeds.float(), dim=-1)
+
+    def get_text_features(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        text_embeds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """L2-normalised projected text features `(batch_size, embed_dim)`.
+
+        Args:
+            text_embeds (`torch.Tensor` of shape `(batch_size, config.text_embed_dim)`, *optional*):
+                precomputed outputs of `encode_text` (the cache used when the text encoder is frozen).
+        """
+        if text_embeds is None:
+            if input_ids is None:
+                raise ValueError("pass input_ids or text_embeds")
+            text_embeds = self.encode_text(input_ids, attention_mask)
+        return F.normalize(self.text_projection(text_embeds.to(self.text_projection.weight.dtype)), dim=-1)
+
+    def get_query_features(
+        self,
+        pixel_values_videos: torch.Tensor | None = None,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        query_video_embeds: torch.Tensor | None = None,
+        text_embeds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """L2-normalised composed query embeddings `(batch_size, embed_dim)`.
+
+        Args:
+            pixel_values_videos / query_video_embeds: the query video as frames `(B, T, 3, H, W)` or
+                as its encoder embedding `(B, embed_dim)`.
+            input_ids + attention_mask / text_embeds: the modification text, tokenised or as
+                `encode_text` output `(B, text_embed_dim)`.
+        """
+        if query_video_embeds is None:
+            if pixel_values_videos is None:
+                raise ValueError("pass pixel_values_videos or query_video_embeds")
+            query_video_embeds = self.vision_model(pixel_values_videos).pooler_output
+        video = query_video_embeds.to(self.text_projection.weight.dtype)
+        if self.config.normalize_query_video:
+            video = F.normalize(video, dim=-1)
+        text = self.get_text_features(input_ids, attention_mask, text_embeds).to(video.dtype)
+        return self.combiner(video, text)
+
+    # -- training --------------------------------------------------------------------------
+
+    def forward(
+        self,
+        pixel_values_videos: torch.Tensor | None = None,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        query_video_embeds: torch.Tensor | None = None,
+        text_embeds: torch.Tensor | None = None,
+        target_pixel_values_videos: torch.Tensor | None = None,
+        target_video_embeds: torch.Tensor | None = None,
+        return_loss: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> TFCoVROutput | tuple:
+        """Composed queries against their targets.
+
+        Args:
+            pixel_values_videos / query_video_embeds: query videos, `(B, T, 3, H, W)` or `(B, embed_dim)`.
+            input_ids, attention_mask / text_embeds: modification texts.
+            target_pixel_values_videos / target_video_embeds: the target of each query; row `i`
+                is query `i`'s positive, the other rows its negatives.
+            return_loss: compute HN-NCE (default: whenever targets are given).
+
+        Returns:
+            [`TFCoVROutput`]. In distributed training with `config.gather_across_processes`, the loss
+            and `logits_per_query` cover the global batch (queries and targets of every process).
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        query_embeds = self.get_query_features(pixel_values_videos, input_ids, attention_mask, query_video_embeds, text_embeds)
+        target_embeds = None
+        if target_pixel_values_videos is not None or target_video_embeds is not None:
+            target_embeds = self.get_video_features(target_pixel_values_videos, target_video_embeds).to(query_embeds.dtype)
+        if return_loss is None:
+            return_loss = target_embeds is not None
+
+        loss = logits = None
+        if target_embeds is not None:
+            all_queries, all_targets = query_embeds, target_embeds
+            if self.training and self.config.gather_across_processes:
+                all_queries, all_targets = gather_with_grad(query_embeds), gather_with_grad(target_embeds)
+            logits = all_queries.float() @ all_targets.float().T / self.config.temperature
+            if return_loss:
+                loss = hn_nce_loss(all_queries, all_targets, self.config.temperature, self.config.hn_nce_alpha, self.config.hn_nce_beta)
+        if not return_dict:
+            return tuple(v for v in (loss, logits, query_embeds, target_embeds) if v is not None)
+        return TFCoVROutput(loss=loss, logits_per_query=logits, query_embeds=query_embeds, target_embeds=target_embeds)
+
+    @classmethod
+    def from_pretrained_encoders(
+        cls,
+        config: TFCoVRConfig,
+        vision_path: str | os.PathLike | None = None,
+        text_path: str | os.PathLike | None = None,
+    ) -> TFCoVRModel:
+        """Builds a stage-2 model from existing encoders: `vision_path` is a stage-1 checkpoint
+        (`TFCoVRForVideoClassification` / `TFCoVRVisionModel` folder) or a transformers CLIP checkpoint;
+        `text_path` a transformers text-encoder checkpoint (CLIP, or any `AutoModel` text encoder).
+        The config's sub-configs are replaced by the checkpoints' own."""
+        from transformers import AutoConfig, CLIPTextConfig
+
+        if vision_path is not None:
+            vision_model = _load_vision_encoder(vision_path, config.vision_config)
+            config.vision_config = vision_model.config
+        if text_path is not None:
+            text_config = AutoConfig.from_pretrained(text_path)
+            if getattr(text_config, "model_type", None) == "clip":
+                text_config = CLIPTextConfig(**text_config.text_config.to_dict())
+            config.text_config = text_config
+        model = cls(config)
+        if vision_path is not None:
+            model.vision_model.load_state_dict(vision_model.state_dict())
+        if text_path is not None:
+            if isinstance(model.text_model, CLIPTextModelWithProjection):
+                pretrained_text = CLIPTextModelWithProjection.from_pretrained(text_path)
+            else:
+                pretrained_text = AutoModel.from_pretrained(text_path)
+            model.text_model.load_state_dict(pretrained_text.state_dict())
+        model.apply_freezing()
+        return model
+
+
+def _text_encoder_from_config(text_config) -> PreTrainedModel:
+    if text_config.model_type == "clip_text_model":
+        return CLIPTextModelWithProjection._from_config(text_config)
+    return AutoModel.from_config(text_config)
+
+
+_AIM_FIELDS = (
+    "num_frames", "adapter_ratio", "mlp_adapter_scale", "drop_path_rate",
+    "use_temporal_adapter", "use_spatial_adapter", "use_mlp_adapter", "freeze_backbone",
+)
+
+
+def _load_vision_encoder(path: str | os.PathLike, vision_config: TFCoVRVisionConfig) -> TFCoVRVisionModel:
+    """A `TFCoVRVisionModel` from a TF-CoVR checkpoint (stage 1 or 2, or a bare vision model) or from
+    a transformers CLIP checkpoint (then AIM's fields come from `vision_config`)."""
+    model_type = _saved_model_type(path)
+    if model_type == "tfcovr":
+        return TFCoVRForVideoClassification.from_pretrained(path).vision_model
+    if model_type == "tfcovr_vision_model":
+        return TFCoVRVisionModel.from_pretrained(path)
+    return TFCoVRVisionModel.from_clip_pretrained(path, **{k: getattr(vision_config, k) for k in _AIM_FIELDS})
+
+
+def _saved_model_type(path: str | os.PathLike) -> str | None:
+    """`model_type` of a local checkpoint folder's config.json, `None` for anything else."""
+    import json
+
+    config_file = os.path.join(path, "config.json")
+    if not os.path.isfile(config_file):
+        return None
+    with open(config_file, encoding="utf-8") as handle:
+        return json.load(handle).get("model_type")
+
+
+__all__ = [
+    "TFCoVRPreTrainedModel",
+    "TFCoVRVisionPreTrainedModel",
+    "TFCoVRVisionModel",
+    "TFCoVRForVideoClassification",
+    "TFCoVRModel",
+    "TFCoVRCombiner",
+    "TFCoVRAdapter",
+    "TFCoVRVisionModelOutput",
+    "TFCoVRVideoClassifierOutput",
+    "TFCoVROutput",
+    "hn_nce_loss",
+    "gather_with_grad",
+    "load_clip_vision_weights",
+]

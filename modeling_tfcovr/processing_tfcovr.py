@@ -1,0 +1,66 @@
+"""Processor of TF-CoVR: the video processor and a tokenizer behind one call."""
+
+from __future__ import annotations
+
+from transformers import BatchFeature
+from transformers.processing_utils import ProcessorMixin
+
+from .text_normalization import MAX_WORDS, normalize_modification_text
+
+
+class TFCoVRProcessor(ProcessorMixin):
+    r"""Wraps a [`TFCoVRVideoProcessor`] and a fast tokenizer.
+
+    `processor(videos=..., text=...)` returns `pixel_values_videos` `(B, T, 3, H, W)`, `input_ids`
+    and `attention_mask` `(B, L)`. Modification texts are normalised as in the official code
+    (numbers to words, lower case, punctuation removed, at most 30 words) unless
+    `normalize_text=False`.
+
+    Args:
+        video_processor ([`TFCoVRVideoProcessor`]): frames pipeline.
+        tokenizer (`PreTrainedTokenizerFast`): any fast tokenizer (CLIP's, BERT's, or one built with
+            [`build_word_level_tokenizer`]).
+        normalize_text (`bool`, defaults to `True`): apply the official text normalisation.
+        max_words (`int`, defaults to 30): word cap of the normalisation.
+        max_length (`int`, defaults to 77): token cap (CLIP's context length).
+    """
+
+    def __init__(self, video_processor=None, tokenizer=None, normalize_text: bool = True, max_words: int = MAX_WORDS,
+                 max_length: int = 77, **kwargs):
+        self.normalize_text = normalize_text
+        self.max_words = max_words
+        self.max_length = max_length
+        super().__init__(video_processor, tokenizer, **kwargs)
+
+    def prepare_text(self, text: str | list[str]) -> list[str]:
+        """The texts as the tokenizer will see them."""
+        texts = [text] if isinstance(text, str) else list(text)
+        if self.normalize_text:
+            texts = [normalize_modification_text(t, self.max_words) for t in texts]
+        return texts
+
+    def __call__(self, videos=None, text=None, return_tensors: str = "pt", **kwargs) -> BatchFeature:
+        """
+        Args:
+            videos: anything [`TFCoVRVideoProcessor`] accepts (paths, arrays, lists of PIL images).
+            text (`str` or `list[str]`): modification texts.
+            kwargs: video-processor options (`num_frames`, `sampling_mode`, `sampling_seed`, ...).
+        """
+        if videos is None and text is None:
+            raise ValueError("pass videos, text, or both")
+        data = {}
+        if text is not None:
+            encoded = self.tokenizer(
+                self.prepare_text(text), padding=True, truncation=True, max_length=self.max_length, return_tensors=return_tensors
+            )
+            data.update({key: encoded[key] for key in ("input_ids", "attention_mask")})
+        if videos is not None:
+            data.update(self.video_processor(videos, return_tensors=return_tensors, **kwargs))
+        return BatchFeature(data=data)
+
+    @property
+    def model_input_names(self) -> list[str]:
+        return ["pixel_values_videos", "input_ids", "attention_mask"]
+
+
+__all__ = ["TFCoVRProcessor"]

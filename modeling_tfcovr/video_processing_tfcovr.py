@@ -1,0 +1,192 @@
+"""Video processor of TF-CoVR: decode, sample frames by segments, resize, crop, normalise."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, PILImageResampling
+from transformers.processing_utils import VideosKwargs
+from transformers.video_processing_utils import BaseVideoProcessor
+
+from .errors import VideoDecodeError
+from .video_io import count_frames, read_frames
+
+
+class TFCoVRVideoProcessorKwargs(VideosKwargs, total=False):
+    """Extra keyword arguments of [`TFCoVRVideoProcessor`].
+
+    Attributes:
+        sampling_mode (`str`): `"middle"` (inference: the middle frame of each segment) or `"random"`
+            (training: a random frame inside each segment).
+        sampling_seed (`int`): seed of the random segment sampling, for reproducible batches.
+    """
+
+    sampling_mode: str
+    sampling_seed: int | None
+
+
+def segment_frame_indices(
+    total_frames: int, num_frames: int, mode: str = "middle", rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """Frame indices of segment-based sampling (TSN style).
+
+    The video is cut into `num_frames` equal segments; `"middle"` takes the middle frame of each,
+    `"random"` a uniformly random frame inside each. Videos shorter than `num_frames` repeat frames
+    (each index is the frame under the segment's position), so the result always has
+    `num_frames` non-decreasing indices in `[0, total_frames)`.
+
+    Args:
+        total_frames: frames in the video (>= 1).
+        num_frames: frames to sample (>= 1).
+        mode: `"middle"` or `"random"`.
+        rng: random generator for `"random"` (a fresh unseeded one when `None`).
+    """
+    if total_frames < 1:
+        raise ValueError(f"a video needs at least one frame, got {total_frames}")
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be at least 1, got {num_frames}")
+    segment = total_frames / num_frames
+    starts = np.arange(num_frames) * segment
+    if mode == "middle":
+        positions = starts + segment / 2
+    elif mode == "random":
+        rng = rng if rng is not None else np.random.default_rng()
+        positions = starts + rng.random(num_frames) * segment
+    else:
+        raise ValueError(f"sampling mode must be 'middle' or 'random', got {mode!r}")
+    return np.clip(np.floor(positions).astype(np.int64), 0, total_frames - 1)
+
+
+def to_rgb_frames(video: np.ndarray, source: str = "video") -> np.ndarray:
+    """Brings frames to uint8 (T, H, W, 3): grayscale (T, H, W) / (T, H, W, 1) is repeated, RGBA drops
+    alpha, float frames in [0, 1] are scaled to [0, 255]."""
+    video = np.asarray(video)
+    if video.ndim == 3:
+        video = video[..., None]
+    if video.ndim != 4:
+        raise VideoDecodeError(source, f"expected frames of shape (T, H, W, C), got {video.shape}")
+    if video.shape[-1] not in (1, 3, 4) and video.shape[1] in (1, 3, 4):
+        video = video.transpose(0, 2, 3, 1)  # channels-first input
+    channels = video.shape[-1]
+    if channels == 1:
+        video = np.repeat(video, 3, axis=-1)
+    elif channels == 4:
+        video = video[..., :3]
+    elif channels != 3:
+        raise VideoDecodeError(source, f"frames have {channels} channels; expected 1, 3 or 4")
+    if video.shape[0] == 0:
+        raise VideoDecodeError(source, "video has no frames")
+    if video.dtype != np.uint8:
+        if np.issubdtype(video.dtype, np.floating) and video.size and float(np.nanmax(video)) <= 1.0:
+            video = video * 255.0
+        video = np.clip(np.nan_to_num(video), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(video)
+
+
+class TFCoVRVideoProcessor(BaseVideoProcessor):
+    r"""Turns videos into `pixel_values_videos` of shape `(batch_size, num_frames, 3, height, width)`.
+
+    Accepts a path, a numpy array `(T, H, W, 3)` (grayscale and RGBA are converted), a list of PIL
+    images, or a list of these. Files are decoded with decord, reading only the sampled frames.
+    Frames are sampled by segments (see [`segment_frame_indices`]), resized so that the short side
+    is `size["shortest_edge"]`, centre-cropped to `crop_size`, rescaled to [0, 1] and normalised
+    with CLIP's mean and standard deviation.
+
+    Args:
+        num_frames (`int`, defaults to 12): frames per clip.
+        sampling_mode (`str`, defaults to `"middle"`): `"middle"` for inference, `"random"` for training.
+        size (`dict`, defaults to `{"shortest_edge": 224}`) and crop_size (`{"height": 224, "width": 224}`).
+    """
+
+    valid_kwargs = TFCoVRVideoProcessorKwargs
+    model_input_names = ["pixel_values_videos"]
+    resample = PILImageResampling.BICUBIC
+    image_mean = OPENAI_CLIP_MEAN
+    image_std = OPENAI_CLIP_STD
+    size = {"shortest_edge": 224}
+    crop_size = {"height": 224, "width": 224}
+    default_to_square = False
+    do_resize = True
+    do_center_crop = True
+    do_rescale = True
+    do_normalize = True
+    do_convert_rgb = False
+    do_sample_frames = True
+    num_frames = 12
+    sampling_mode = "middle"
+    sampling_seed = None
+    return_tensors = "pt"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+
+    def _decode_and_sample_videos(self, videos, video_metadata=None, do_sample_frames=None, sample_indices_fn=None):
+        # Sampling parameters reach us through `sample_indices_fn`, a partial of `sample_frames`.
+        options = dict(getattr(sample_indices_fn, "keywords", {}) or {})
+        num_frames = options.get("num_frames") or self.num_frames
+        mode = options.get("sampling_mode") or self.sampling_mode
+        seed = options.get("sampling_seed", self.sampling_seed)
+        rng = np.random.default_rng(seed) if mode == "random" else None
+        decoded = []
+        for item in _as_video_list(videos):
+            decoded.append(_load_sampled_frames(item, num_frames if do_sample_frames else None, mode, rng))
+        return decoded, None
+
+    def sample_frames(self, metadata=None, num_frames=None, **kwargs) -> np.ndarray:
+        """Segment-based indices for a video of `metadata.total_num_frames` frames."""
+        num_frames = num_frames or self.num_frames
+        mode = kwargs.get("sampling_mode") or self.sampling_mode
+        return segment_frame_indices(int(metadata.total_num_frames), num_frames, mode)
+
+    def _preprocess(self, videos, return_tensors=None, **kwargs):
+        output = super()._preprocess(videos, return_tensors=None, **kwargs)
+        frames = output["pixel_values_videos"]
+        if return_tensors in ("pt", None) and isinstance(frames, list) and frames:
+            output["pixel_values_videos"] = torch.stack(frames) if len({f.shape for f in frames}) == 1 else frames
+        return output
+
+
+def _as_video_list(videos) -> list:
+    """Splits the accepted input forms into a list of single videos."""
+    from PIL import Image
+
+    if isinstance(videos, (str, os.PathLike, np.ndarray, torch.Tensor)):
+        if isinstance(videos, (np.ndarray, torch.Tensor)) and np.ndim(videos) == 5:
+            return list(videos)
+        return [videos]
+    if isinstance(videos, Sequence) and videos and isinstance(videos[0], Image.Image):
+        return [videos]  # one video given as a list of frames
+    if isinstance(videos, Sequence):
+        if not videos:
+            raise ValueError("no videos given")
+        return list(videos)
+    raise TypeError(f"unsupported video input of type {type(videos).__name__}")
+
+
+def _load_sampled_frames(video, num_frames: int | None, mode: str, rng: np.random.Generator | None) -> np.ndarray:
+    """uint8 (T, H, W, 3) frames of one video, sampled when `num_frames` is given."""
+    from PIL import Image
+
+    if isinstance(video, (str, os.PathLike)):
+        path = os.fspath(video)
+        total = count_frames(path)
+        indices = segment_frame_indices(total, num_frames, mode, rng) if num_frames else None
+        return to_rgb_frames(read_frames(path, indices), path)
+    if isinstance(video, Sequence) and video and isinstance(video[0], Image.Image):
+        frames = np.stack([np.asarray(image.convert("RGB")) for image in video])
+    elif isinstance(video, torch.Tensor):
+        frames = video.cpu().numpy()
+    elif isinstance(video, np.ndarray):
+        frames = video
+    else:
+        raise TypeError(f"unsupported video of type {type(video).__name__}; pass a path, an array or a list of PIL images")
+    frames = to_rgb_frames(frames, "<array>")
+    if num_frames:
+        frames = frames[segment_frame_indices(frames.shape[0], num_frames, mode, rng)]
+    return frames
+
+
+__all__ = ["TFCoVRVideoProcessor", "segment_frame_indices", "to_rgb_frames"]
