@@ -14,9 +14,11 @@ from transformers import (
     AutoProcessor,
     AutoVideoProcessor,
 )
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_tfcovr import TFCoVRConfig, TFCoVRVisionConfig
 from .errors import DataFormatError, TFCoVRError, UnsafePathError, UntrustedFileError, VideoDecodeError
+from .metrics import METRIC_PATH
 from .modeling_tfcovr import (
     TFCoVRForVideoClassification,
     TFCoVRModel,
@@ -27,7 +29,10 @@ from .modeling_tfcovr import (
     TFCoVRVisionModelOutput,
     hn_nce_loss,
 )
+from .pipeline_tfcovr import TASK as PIPELINE_TASK
+from .pipeline_tfcovr import ComposedVideoRetrievalPipeline, save_for_pipeline
 from .processing_tfcovr import TFCoVRProcessor
+from .retrieval_index import RetrievalIndex, SearchResult
 from .text_normalization import normalize_modification_text
 from .tokenization_utils import build_word_level_tokenizer
 from .video_processing_tfcovr import TFCoVRVideoProcessor
@@ -49,6 +54,7 @@ def _register() -> None:
     TFCoVRForVideoClassification.register_for_auto_class("AutoModelForVideoClassification")
     TFCoVRVideoProcessor.register_for_auto_class("AutoVideoProcessor")
     TFCoVRProcessor.register_for_auto_class("AutoProcessor")
+    PIPELINE_REGISTRY.register_pipeline(PIPELINE_TASK, pipeline_class=ComposedVideoRetrievalPipeline, pt_model=AutoModel)
 
 
 _register()
@@ -66,6 +72,11 @@ __all__ = [
     "TFCoVRVideoProcessor",
     "TFCoVRProcessor",
     "hn_nce_loss",
+    "ComposedVideoRetrievalPipeline",
+    "save_for_pipeline",
+    "RetrievalIndex",
+    "SearchResult",
+    "METRIC_PATH",
     "normalize_modification_text",
     "build_word_level_tokenizer",
     "TFCoVRError",

@@ -8,6 +8,8 @@ CLIP ViT-B/16 at 224 px with 12 frames, CLIP RN50's text tower, a 768-d embeddin
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from transformers import AutoConfig, CLIPVisionConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
@@ -43,6 +45,10 @@ class TFCoVRVisionConfig(CLIPVisionConfig):
             Stochastic depth of the adapter branches, rising linearly from 0 at the first layer.
         use_temporal_adapter / use_spatial_adapter / use_mlp_adapter (`bool`, default `True`):
             Which of AIM's adapters exist. With all three off the model is frame-wise CLIP.
+        conv_stem_channels (`list[int]`, *optional*):
+            Not part of AIM: for small models trained from scratch, 3x3 stride-2 convolutions (GELU
+            after each) before the patch embedding, whose kernel then shrinks by the stem's stride.
+            Off by default, which keeps the architecture and parameter names of CLIP.
         freeze_backbone (`bool`, defaults to `True`):
             Keep CLIP's own weights frozen so that only adapters, the temporal embedding and
             `post_layernorm` train (AIM's recipe). Set to `False` for models trained from scratch.
@@ -59,6 +65,7 @@ class TFCoVRVisionConfig(CLIPVisionConfig):
     use_temporal_adapter: bool = True
     use_spatial_adapter: bool = True
     use_mlp_adapter: bool = True
+    conv_stem_channels: list[int] | None = None
     freeze_backbone: bool = True
 
     def __post_init__(self, **kwargs):
@@ -67,6 +74,10 @@ class TFCoVRVisionConfig(CLIPVisionConfig):
             raise ValueError(f"num_frames must be at least 1, got {self.num_frames}")
         if not 0.0 < self.adapter_ratio <= 4.0:
             raise ValueError(f"adapter_ratio must be in (0, 4], got {self.adapter_ratio}")
+        if self.conv_stem_channels:
+            stride = 2 ** len(self.conv_stem_channels)
+            if self.patch_size % stride:
+                raise ValueError(f"patch_size {self.patch_size} must be divisible by the conv stem's stride {stride}")
 
 
 class TFCoVRConfig(PretrainedConfig):
@@ -102,6 +113,8 @@ class TFCoVRConfig(PretrainedConfig):
     """
 
     model_type = "tfcovr"
+    # Trainer's prediction loop keeps the embeddings (for retrieval metrics), not the in-batch logits.
+    keys_to_ignore_at_inference: ClassVar[list[str]] = ["logits_per_query"]
     sub_configs_defaults = {
         "vision_config": TFCoVRVisionConfig,
         "text_config": SubConfigSpec(

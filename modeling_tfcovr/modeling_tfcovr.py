@@ -272,6 +272,36 @@ class TFCoVRVisionLayer(GradientCheckpointingLayer):
         return hidden_states + joint
 
 
+class TFCoVRVisionEmbeddings(CLIPVisionEmbeddings):
+    """CLIP's patch + class + position embeddings, with an optional convolutional stem in front of
+    the patch embedding (`config.conv_stem_channels`; without it this is exactly CLIP's module)."""
+
+    def __init__(self, config: TFCoVRVisionConfig):
+        super().__init__(config)
+        self.conv_stem = None
+        if config.conv_stem_channels:
+            layers, in_channels = [], config.num_channels
+            for channels in config.conv_stem_channels:
+                convolution = nn.Conv2d(in_channels, channels, kernel_size=3, stride=2, padding=1)
+                convolution._kaiming_init = True
+                layers += [convolution, nn.GELU()]
+                in_channels = channels
+            self.conv_stem = nn.Sequential(*layers)
+            kernel = config.patch_size // 2 ** len(config.conv_stem_channels)
+            self.patch_embedding = nn.Conv2d(in_channels, self.embed_dim, kernel_size=kernel, stride=kernel, bias=False)
+
+    def forward(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
+        if self.conv_stem is None:
+            return super().forward(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding)
+        batch_size, _, height, width = pixel_values.shape
+        features = self.conv_stem(pixel_values.to(self.patch_embedding.weight.dtype))
+        patch_embeds = self.patch_embedding(features).flatten(2).transpose(1, 2)
+        embeddings = torch.cat([self.class_embedding.expand(batch_size, 1, -1), patch_embeds], dim=1)
+        if interpolate_pos_encoding:
+            return embeddings + self.interpolate_pos_encoding(embeddings, height, width)
+        return embeddings + self.position_embedding(self.position_ids)
+
+
 class TFCoVRVisionEncoder(nn.Module):
     def __init__(self, config: TFCoVRVisionConfig):
         super().__init__()
@@ -311,7 +341,7 @@ class TFCoVRVisionPreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
     _supports_flash_attn = True
     _supports_attention_backend = True
-    _no_split_modules = ["TFCoVRVisionLayer", "CLIPVisionEmbeddings"]
+    _no_split_modules = ["TFCoVRVisionLayer", "TFCoVRVisionEmbeddings"]
 
     def _init_weights(self, module: nn.Module) -> None:
         # transformers initialises leaf modules one by one (container modules without parameters
@@ -321,6 +351,8 @@ class TFCoVRVisionPreTrainedModel(PreTrainedModel):
             if getattr(module, "_zero_init", False):
                 # Adapter outputs start at zero: at step 0 the model equals frame-wise CLIP.
                 init.zeros_(module.weight)
+            elif getattr(module, "_kaiming_init", False):
+                init.kaiming_normal_(module.weight, nonlinearity="relu")
             else:
                 init.normal_(module.weight, std=config.initializer_range * config.initializer_factor)
             if module.bias is not None:
@@ -330,7 +362,7 @@ class TFCoVRVisionPreTrainedModel(PreTrainedModel):
         elif isinstance(module, nn.LayerNorm):
             init.ones_(module.weight)
             init.zeros_(module.bias)
-        elif isinstance(module, CLIPVisionEmbeddings):
+        elif isinstance(module, CLIPVisionEmbeddings):  # also TFCoVRVisionEmbeddings
             init.normal_(module.class_embedding, std=module.embed_dim**-0.5 * config.initializer_factor)
             init.copy_(module.position_ids, torch.arange(module.num_positions).expand((1, -1)))
         elif isinstance(module, TFCoVRVisionModel):
@@ -346,7 +378,7 @@ class TFCoVRPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _supports_sdpa = True
     _supports_attention_backend = True
-    _no_split_modules = ["TFCoVRVisionLayer", "CLIPVisionEmbeddings", "TFCoVRCombiner"]
+    _no_split_modules = ["TFCoVRVisionLayer", "TFCoVRVisionEmbeddings", "TFCoVRCombiner"]
 
     def _init_weights(self, module: nn.Module) -> None:
         std = self.config.initializer_range
@@ -377,7 +409,7 @@ class TFCoVRVisionModel(TFCoVRVisionPreTrainedModel):
 
     def __init__(self, config: TFCoVRVisionConfig):
         super().__init__(config)
-        self.embeddings = CLIPVisionEmbeddings(config)
+        self.embeddings = TFCoVRVisionEmbeddings(config)
         self.temporal_embedding = nn.Parameter(torch.zeros(1, config.num_frames, config.hidden_size))
         self.pre_layrnorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.encoder = TFCoVRVisionEncoder(config)
@@ -720,8 +752,9 @@ class TFCoVRModel(TFCoVRPreTrainedModel):
         from transformers import AutoConfig, CLIPTextConfig
 
         if vision_path is not None:
-            vision_model = _load_vision_encoder(vision_path, config.vision_config)
+            vision_model = load_vision_encoder(vision_path, config.vision_config)
             config.vision_config = vision_model.config
+            config.embed_dim = vision_model.config.hidden_size  # the retrieval space is the video embedding's
         if text_path is not None:
             text_config = AutoConfig.from_pretrained(text_path)
             if getattr(text_config, "model_type", None) == "clip":
@@ -752,9 +785,10 @@ _AIM_FIELDS = (
 )
 
 
-def _load_vision_encoder(path: str | os.PathLike, vision_config: TFCoVRVisionConfig) -> TFCoVRVisionModel:
+def load_vision_encoder(path: str | os.PathLike, vision_config: TFCoVRVisionConfig | None = None) -> TFCoVRVisionModel:
     """A `TFCoVRVisionModel` from a TF-CoVR checkpoint (stage 1 or 2, or a bare vision model) or from
-    a transformers CLIP checkpoint (then AIM's fields come from `vision_config`)."""
+    a transformers CLIP checkpoint (then AIM's fields come from `vision_config`, default AIM's)."""
+    vision_config = vision_config or TFCoVRVisionConfig()
     model_type = _saved_model_type(path)
     if model_type == "tfcovr":
         return TFCoVRForVideoClassification.from_pretrained(path).vision_model
@@ -788,4 +822,5 @@ __all__ = [
     "hn_nce_loss",
     "gather_with_grad",
     "load_clip_vision_weights",
+    "load_vision_encoder",
 ]

@@ -12,7 +12,7 @@ from transformers.processing_utils import VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
 
 from .errors import VideoDecodeError
-from .video_io import count_frames, read_frames
+from .video_io import read_frames
 
 
 class TFCoVRVideoProcessorKwargs(VideosKwargs, total=False):
@@ -172,8 +172,7 @@ def _load_sampled_frames(video, num_frames: int | None, mode: str, rng: np.rando
 
     if isinstance(video, (str, os.PathLike)):
         path = os.fspath(video)
-        total = count_frames(path)
-        indices = segment_frame_indices(total, num_frames, mode, rng) if num_frames else None
+        indices = (lambda total: segment_frame_indices(total, num_frames, mode, rng)) if num_frames else None
         return to_rgb_frames(read_frames(path, indices), path)
     if isinstance(video, Sequence) and video and isinstance(video[0], Image.Image):
         frames = np.stack([np.asarray(image.convert("RGB")) for image in video])

@@ -1,0 +1,183 @@
+"""`pipeline("composed-video-retrieval")`: index a gallery of videos, then search it with a query
+video and a modification text.
+
+    pipe = pipeline("composed-video-retrieval", model="path/or/repo", trust_remote_code=True)
+    gallery = pipe.index(["a.mp4", "b.mp4", ...])
+    pipe(video="query.mp4", text="the same but with one more rotation", gallery=gallery, top_k=5)
+    # -> [{"video_id": "b", "score": 0.83, "path": "b.mp4"}, ...]
+
+This module imports only modules of its own folder, so it travels with a saved model as remote code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import Pipeline
+
+from .errors import TFCoVRError
+from .retrieval_index import RetrievalIndex
+
+logger = logging.getLogger(__name__)
+
+TASK = "composed-video-retrieval"
+
+
+def _video_id(video) -> str | None:
+    return Path(os.fspath(video)).stem if isinstance(video, (str, os.PathLike)) else None
+
+
+class ComposedVideoRetrievalPipeline(Pipeline):
+    """Composed video retrieval with a [`TFCoVRModel`] and its [`TFCoVRProcessor`].
+
+    - `index(videos)` embeds a gallery (paths, a dataset with a video column, or an embeddings
+      dataset) and returns a [`RetrievalIndex`], which can be saved and loaded.
+    - `__call__(video=..., text=..., gallery=..., top_k=5)` returns, per query, a list of
+      `{"video_id", "score", "path"}`, best first; `video`/`text` may be lists, and
+      `query_embeds` `(Q, embed_dim)` may replace them. A query never retrieves its own video.
+    """
+
+    _load_processor = True
+    _load_tokenizer = False
+    _load_image_processor = False
+    _load_video_processor = False
+    _load_feature_extractor = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.index_failures: list[dict] = []
+
+    # -- gallery -----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def embed_videos(self, videos: Sequence, batch_size: int = 16, progress: bool = True) -> tuple[list[int], np.ndarray, list[dict]]:
+        """Pooled embeddings of `videos` (paths or frame arrays). Returns the positions that
+        decoded, their embeddings `(N, embed_dim)` and a failure record per undecodable video."""
+        from tqdm.auto import tqdm
+
+        video_processor = self.processor.video_processor
+        kept, outputs, failures = [], [], []
+        for start in tqdm(range(0, len(videos), batch_size), desc="indexing videos", disable=not progress, unit="batch"):
+            frames, positions = [], []
+            for position in range(start, min(start + batch_size, len(videos))):
+                try:
+                    frames.append(video_processor(videos[position], return_tensors="pt")["pixel_values_videos"][0])
+                    positions.append(position)
+                except (TFCoVRError, OSError, ValueError, RuntimeError) as error:
+                    failures.append({"index": position, "video": str(videos[position]) if _video_id(videos[position]) else
+                                     f"<array {position}>", "error": str(error)})
+            if frames:
+                pixels = torch.stack(frames).to(self.device, dtype=next(self.model.parameters()).dtype)
+                outputs.append(self.model.vision_model(pixels).pooler_output.float().cpu().numpy())
+                kept += positions
+        dim = self.model.config.embed_dim
+        return kept, np.concatenate(outputs) if outputs else np.zeros((0, dim), np.float32), failures
+
+    def index(self, videos, video_ids: Sequence[str] | None = None, batch_size: int = 16, progress: bool = True,
+              video_column: str | None = None) -> RetrievalIndex:
+        """Builds the searchable gallery.
+
+        Args:
+            videos: video paths; a `datasets.Dataset` with a `video`/`video_path` column (and
+                `video_id`), or an embeddings dataset / parquet path with `video_id` + `embedding`.
+            video_ids: ids for the videos (default: file stems).
+
+        Undecodable files are skipped, logged, and listed in `self.index_failures`.
+        """
+        self.index_failures = []
+        if isinstance(videos, (str, os.PathLike)) and str(videos).endswith(".parquet"):
+            import datasets
+
+            videos = datasets.Dataset.from_parquet(os.fspath(videos))
+        if hasattr(videos, "column_names"):  # a datasets.Dataset
+            if "embedding" in videos.column_names:
+                return RetrievalIndex.from_dataset(videos)
+            video_column = video_column or next((c for c in ("video", "video_path", "path") if c in videos.column_names), None)
+            if video_column is None:
+                raise ValueError(f"the dataset has no video column among {videos.column_names}")
+            if video_ids is None and "video_id" in videos.column_names:
+                video_ids = list(videos["video_id"])
+            videos = list(videos[video_column])
+        videos = list(videos)
+        ids = list(video_ids) if video_ids is not None else [_video_id(v) or f"video_{i}" for i, v in enumerate(videos)]
+        kept, embeds, failures = self.embed_videos(videos, batch_size=batch_size, progress=progress)
+        for failure in failures:
+            failure["video_id"] = ids[failure["index"]]
+            logger.warning("skipped %s: %s", failure["video_id"], failure["error"])
+        self.index_failures = failures
+        if not kept:
+            raise TFCoVRError(f"none of the {len(videos)} videos could be decoded")
+        paths = [os.fspath(videos[i]) if _video_id(videos[i]) else None for i in kept]
+        return RetrievalIndex([ids[i] for i in kept], embeds, paths=paths)
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def __call__(self, video=None, text=None, gallery: RetrievalIndex | None = None, top_k: int = 5,
+                 query_embeds=None, exclude_ids: Sequence[str | None] | None = None, **kwargs):
+        if gallery is None:
+            raise ValueError("pass gallery=pipe.index(videos) (or RetrievalIndex.load(folder))")
+        if query_embeds is not None:
+            query_embeds = torch.as_tensor(np.asarray(query_embeds, dtype=np.float32))
+            single = query_embeds.ndim == 1
+            result = gallery.search(query_embeds.reshape(-1, query_embeds.shape[-1]), top_k=top_k, exclude_ids=exclude_ids)
+            answers = [self._answers(result, row) for row in range(len(result))]
+            return answers[0] if single else answers
+        if video is None or text is None:
+            raise ValueError("pass video and text (or query_embeds)")
+        single = isinstance(text, str)
+        videos = [video] if single else list(video)
+        texts = [text] if single else list(text)
+        if len(videos) != len(texts):
+            raise ValueError(f"{len(videos)} videos but {len(texts)} texts")
+        inputs = [{"video": v, "text": t} for v, t in zip(videos, texts)]
+        answers = super().__call__(inputs, gallery=gallery, top_k=top_k, **kwargs)
+        return answers[0] if single else answers
+
+    def _sanitize_parameters(self, gallery=None, top_k=None, **kwargs):
+        postprocess = {}
+        if gallery is not None:
+            postprocess["gallery"] = gallery
+        if top_k is not None:
+            postprocess["top_k"] = top_k
+        return {}, {}, postprocess
+
+    def preprocess(self, inputs: dict) -> dict:
+        encoded = self.processor(videos=[inputs["video"]], text=[inputs["text"]])
+        return {**encoded, "query_video_id": _video_id(inputs["video"])}
+
+    def _forward(self, model_inputs: dict) -> dict:
+        video_id = model_inputs.pop("query_video_id")
+        query = self.model.get_query_features(
+            pixel_values_videos=model_inputs["pixel_values_videos"].to(next(self.model.parameters()).dtype),
+            input_ids=model_inputs["input_ids"], attention_mask=model_inputs["attention_mask"],
+        )
+        return {"query_embeds": query, "query_video_id": video_id}
+
+    def postprocess(self, model_outputs: dict, gallery: RetrievalIndex, top_k: int = 5) -> list[dict]:
+        video_id = model_outputs["query_video_id"]
+        result = gallery.search(model_outputs["query_embeds"].float().cpu(), top_k=top_k,
+                                exclude_ids=[video_id if video_id in gallery else None])
+        return self._answers(result, 0)
+
+    @staticmethod
+    def _answers(result, row: int) -> list[dict]:
+        paths = result.paths[row] if result.paths is not None else [None] * len(result.video_ids[row])
+        return [{"video_id": video_id, "score": float(score), "path": path}
+                for video_id, score, path in zip(result.video_ids[row], result.scores[row], paths)]
+
+
+
+
+
+def save_for_pipeline(model, processor, output_dir: str | os.PathLike) -> None:
+    """Saves `model` and `processor` so that `pipeline("composed-video-retrieval", model=output_dir,
+    trust_remote_code=True)` works anywhere: the config records the task in `custom_pipelines` and
+    the folder gets the pipeline's code next to the model's."""
+    ComposedVideoRetrievalPipeline(model=model, processor=processor, task=TASK).save_pretrained(output_dir)
+    processor.save_pretrained(output_dir)  # Pipeline.save_pretrained saves the tokenizer, not the processor
+__all__ = ["ComposedVideoRetrievalPipeline", "TASK", "save_for_pipeline"]

@@ -1,0 +1,210 @@
+"""Stage 1: fine-tune the AIM video encoder on fine-grained action classification with `Trainer`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from transformers import Trainer, TrainingArguments, set_seed
+
+from ..configuration_tfcovr import TFCoVRConfig, TFCoVRVisionConfig
+from ..errors import DataFormatError
+from ..model_card import write_model_card
+from ..modeling_tfcovr import TFCoVRForVideoClassification
+from ..video_processing_tfcovr import TFCoVRVideoProcessor
+from .checkpoints import resolve_resume, write_log_history
+from .data import VideoClipDataset, VideoCollator
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ClassifierDataArguments:
+    """Where the clips come from: a dataset folder with `clips/<split>.parquet` (the synthetic
+    benchmark's layout: `video` paths relative to the folder, `label`, optional `label_id`), or
+    CSV/parquet files with `video` and `label` columns plus a `video_root`."""
+
+    dataset_dir: str | None = field(default=None, metadata={"help": "Folder with clips/<split>.parquet and videos."})
+    train_file: str | None = field(default=None, metadata={"help": "CSV or parquet with columns video, label."})
+    eval_file: str | None = field(default=None, metadata={"help": "CSV or parquet with columns video, label."})
+    video_root: str | None = field(default=None, metadata={"help": "Folder the `video` paths are relative to."})
+    train_split: str = "train"
+    eval_split: str = "val"
+    preload_videos: bool = field(default=True, metadata={"help": "Decode every clip once into memory."})
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+
+
+@dataclass
+class ClassifierModelArguments:
+    """The model: continue from a TF-CoVR folder, start from a CLIP checkpoint, or build from scratch
+    with the given sizes (defaults: AIM on CLIP ViT-B/16 at 224 px, 12 frames)."""
+
+    model_name_or_path: str | None = field(default=None, metadata={"help": "A TF-CoVR checkpoint folder."})
+    clip_model_path: str | None = field(default=None, metadata={"help": "A transformers CLIP checkpoint."})
+    num_frames: int = 12
+    image_size: int = 224
+    patch_size: int = 16
+    hidden_size: int = 768
+    intermediate_size: int = 3072
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    drop_path_rate: float = 0.2
+    classifier_dropout: float = 0.5
+    conv_stem_channels: list[int] | None = field(default=None, metadata={"help": "Conv stem widths (from-scratch models)."})
+    train_backbone: bool = field(default=False, metadata={"help": "Train all weights (for models trained from scratch)."})
+
+
+@dataclass
+class ClassifierTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with the AIM recipe as defaults (AdamW lr 3e-4, weight decay 0.05, cosine,
+    2.5 warm-up epochs, evaluation and checkpoint every epoch, best model by accuracy)."""
+
+    learning_rate: float = 3e-4
+    weight_decay: float = 0.05
+    lr_scheduler_type: str = "cosine"
+    warmup_epochs: float = field(default=2.5, metadata={"help": "Linear warm-up length in epochs."})
+    eval_strategy: str = "epoch"
+    save_strategy: str = "epoch"
+    save_total_limit: int | None = 2
+    load_best_model_at_end: bool = True
+    metric_for_best_model: str | None = "accuracy"
+    remove_unused_columns: bool = False
+    logging_strategy: str = "epoch"
+
+
+def read_clip_table(path: str | os.PathLike) -> list[dict]:
+    """Rows of a CSV or parquet clip table; requires `video` and `label` columns."""
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    table = pq.read_table(path) if path.suffix == ".parquet" else pa_csv.read_csv(path)
+    missing = [c for c in ("video", "label") if c not in table.column_names]
+    if missing:
+        raise DataFormatError(f"{path}: missing column(s) {', '.join(missing)}")
+    return table.to_pylist()
+
+
+def load_clip_splits(data_args: ClassifierDataArguments) -> tuple[list[dict], list[dict] | None, Path]:
+    """(train rows, eval rows, folder the video paths are relative to)."""
+    if data_args.dataset_dir:
+        root = Path(data_args.dataset_dir)
+        train = read_clip_table(root / "clips" / f"{data_args.train_split}.parquet")
+        eval_path = root / "clips" / f"{data_args.eval_split}.parquet"
+        evaluation = read_clip_table(eval_path) if eval_path.exists() else None
+        return train, evaluation, Path(data_args.video_root or root)
+    if not data_args.train_file:
+        raise ValueError("pass --dataset_dir, or --train_file (and --eval_file) with --video_root")
+    train = read_clip_table(data_args.train_file)
+    evaluation = read_clip_table(data_args.eval_file) if data_args.eval_file else None
+    return train, evaluation, Path(data_args.video_root or Path(data_args.train_file).parent)
+
+
+def label_maps(rows: list[dict], labels_file: Path | None = None) -> tuple[dict[int, str], dict[str, int]]:
+    """`id2label`/`label2id` from `labels.json` when present, else from the sorted labels of `rows`."""
+    if labels_file is not None and labels_file.exists():
+        names = json.loads(labels_file.read_text())
+    else:
+        names = sorted({str(row["label"]) for row in rows})
+    return dict(enumerate(names)), {name: index for index, name in enumerate(names)}
+
+
+def build_classifier(model_args: ClassifierModelArguments, id2label: dict[int, str]) -> TFCoVRForVideoClassification:
+    label2id = {name: index for index, name in id2label.items()}
+    if model_args.model_name_or_path:
+        return TFCoVRForVideoClassification.from_pretrained(
+            model_args.model_name_or_path, id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True
+        )
+    vision_config = TFCoVRVisionConfig(
+        hidden_size=model_args.hidden_size, intermediate_size=model_args.intermediate_size,
+        num_hidden_layers=model_args.num_hidden_layers, num_attention_heads=model_args.num_attention_heads,
+        image_size=model_args.image_size, patch_size=model_args.patch_size, num_frames=model_args.num_frames,
+        drop_path_rate=model_args.drop_path_rate, freeze_backbone=not model_args.train_backbone,
+        conv_stem_channels=model_args.conv_stem_channels,
+    )
+    config = TFCoVRConfig(vision_config=vision_config, embed_dim=model_args.hidden_size, id2label=id2label,
+                          label2id=label2id, classifier_dropout=model_args.classifier_dropout)
+    if model_args.clip_model_path:
+        return TFCoVRForVideoClassification.from_clip_pretrained(model_args.clip_model_path, config)
+    return TFCoVRForVideoClassification(config)
+
+
+def accuracy_metrics(eval_prediction) -> dict[str, float]:
+    """Top-1 and top-5 accuracy (0-1) from logits and labels."""
+    logits = eval_prediction.predictions
+    logits = logits[0] if isinstance(logits, (tuple, list)) else logits
+    labels = np.asarray(eval_prediction.label_ids)
+    top5 = np.argsort(-logits, axis=1)[:, :5]
+    return {"accuracy": float((top5[:, 0] == labels).mean()), "top5_accuracy": float((top5 == labels[:, None]).any(axis=1).mean())}
+
+
+def train_classifier(
+    model_args: ClassifierModelArguments, data_args: ClassifierDataArguments, training_args: ClassifierTrainingArguments
+) -> dict[str, float]:
+    """Trains, keeps the best checkpoint by accuracy, saves model + video processor + model card in
+    `training_args.output_dir`, and returns the final evaluation metrics."""
+    set_seed(training_args.seed)  # the model is built before Trainer seeds: seed its initialisation too
+    train_rows, eval_rows, video_root = load_clip_splits(data_args)
+    labels_file = Path(data_args.dataset_dir) / "labels.json" if data_args.dataset_dir else None
+    id2label, label2id = label_maps(train_rows + (eval_rows or []), labels_file)
+    if data_args.max_train_samples:
+        train_rows = train_rows[: data_args.max_train_samples]
+    if eval_rows and data_args.max_eval_samples:
+        eval_rows = eval_rows[: data_args.max_eval_samples]
+
+    model = build_classifier(model_args, id2label)
+    num_frames = model.config.vision_config.num_frames
+    image_size = model.config.vision_config.image_size
+    video_processor = TFCoVRVideoProcessor(
+        num_frames=num_frames, size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
+    )
+
+    def dataset(rows: list[dict], training: bool) -> VideoClipDataset:
+        paths = [video_root / row["video"] for row in rows]
+        labels = [label2id[str(row["label"])] for row in rows]
+        return VideoClipDataset(paths, labels, num_frames, training=training, preload=data_args.preload_videos)
+
+    train_dataset = dataset(train_rows, training=True)
+    eval_dataset = dataset(eval_rows, training=False) if eval_rows else None
+    if eval_dataset is None:
+        training_args.eval_strategy = "no"
+        training_args.load_best_model_at_end = False
+    if training_args.warmup_epochs and not training_args.warmup_steps:
+        steps_per_epoch = math.ceil(len(train_dataset) / (training_args.train_batch_size * training_args.gradient_accumulation_steps * max(1, training_args.world_size)))
+        training_args.warmup_steps = int(training_args.warmup_epochs * steps_per_epoch)
+
+    trainer = Trainer(
+        model=model, args=training_args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+        data_collator=VideoCollator(video_processor), compute_metrics=accuracy_metrics,
+    )
+    trainer.train(resume_from_checkpoint=resolve_resume(training_args))
+    metrics = trainer.evaluate() if eval_dataset is not None else {}
+    if trainer.is_world_process_zero():
+        trainer.save_model(training_args.output_dir)
+        write_log_history(trainer, training_args.output_dir)
+        video_processor.save_pretrained(training_args.output_dir)
+        write_model_card(
+            training_args.output_dir, "classification",
+            training_data=f"{len(train_dataset)} clips, {len(id2label)} fine-grained action labels"
+                          f" ({data_args.dataset_dir or data_args.train_file}).",
+            metrics={k.removeprefix("eval_"): v * (100 if "accuracy" in k else 1) for k, v in metrics.items()
+                     if "accuracy" in k},
+        )
+    return metrics
+
+
+__all__ = [
+    "ClassifierDataArguments",
+    "ClassifierModelArguments",
+    "ClassifierTrainingArguments",
+    "train_classifier",
+    "build_classifier",
+    "accuracy_metrics",
+    "load_clip_splits",
+]

@@ -1,0 +1,89 @@
+#!/usr/bin/env python
+"""Evaluate composed video retrieval on a triplets split: TF-CoVR and the baselines that show what
+composition adds (text only, query video only, average of both).
+
+    python scripts/evaluate_retrieval.py --model runs/stage2 --triplets data/synthetic --split test \
+        --video-root data/synthetic/videos --output-dir runs/eval
+
+Video embeddings come from `--embeddings` (an embeddings dataset, e.g. the released TF-CoVR
+embeddings converted with scripts/convert_embeddings.py) or are computed from `--video-root` with
+the model's video encoder. The gallery is the split's target videos unless `--gallery` names an
+embeddings dataset. Writes metrics.json and predictions.jsonl and prints the results table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from modeling_tfcovr import TFCoVRModel, TFCoVRProcessor
+from modeling_tfcovr.data.embeddings import read_embeddings
+from modeling_tfcovr.retrieval_evaluation import evaluate_split, format_results_table, load_triplet_split
+from modeling_tfcovr.training.extract import embed_videos
+from modeling_tfcovr.video_io import resolve_video_path
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="a TFCoVRModel folder or hub id (from_pretrained)")
+    parser.add_argument("--triplets", required=True, help="triplets dataset folder or parquet file")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--embeddings", help="embeddings dataset with the query and gallery videos")
+    parser.add_argument("--video-root", help="folder of <video_id>.mp4, to compute the embeddings")
+    parser.add_argument("--gallery", help="embeddings dataset to use as the gallery instead of the split's targets")
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--k", default="5,10,25,50", help="comma-separated K values")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-queries", type=int)
+    args = parser.parse_args(argv)
+    if (args.embeddings is None) == (args.video_root is None):
+        parser.error("pass exactly one of --embeddings and --video-root")
+
+    start = time.perf_counter()
+    k_values = [int(k) for k in args.k.split(",")]
+    model = TFCoVRModel.from_pretrained(args.model).eval()
+    processor = TFCoVRProcessor.from_pretrained(args.model)
+    split = load_triplet_split(args.triplets, args.split)
+    if args.max_queries:
+        split = split.subset(args.max_queries)
+
+    gallery_ids = None
+    failures: list[dict] = []
+    if args.embeddings:
+        video_ids, video_embeds = read_embeddings(args.embeddings, expected_dim=model.config.embed_dim)
+    else:
+        wanted = sorted(set(split.query_videos) | set(split.gallery_ids()))
+        paths = [str(resolve_video_path(args.video_root, video_id)) for video_id in wanted]
+        video_ids, video_embeds, failures = embed_videos(model.vision_model, processor.video_processor, wanted, paths,
+                                                         batch_size=args.batch_size, progress=True)
+    if args.gallery:
+        gallery_ids, gallery_embeds = read_embeddings(args.gallery, expected_dim=model.config.embed_dim)
+        known = set(video_ids)
+        extra = [i for i, g in enumerate(gallery_ids) if g not in known]
+        video_ids = list(video_ids) + [gallery_ids[i] for i in extra]
+        video_embeds = torch.cat([torch.as_tensor(video_embeds), torch.as_tensor(gallery_embeds[extra])]).numpy()
+
+    report, predictions = evaluate_split(model, processor, split, video_ids, video_embeds, gallery_ids, k_values=k_values)
+    report.update(model=str(args.model), data={"triplets": str(args.triplets), "split": args.split,
+                                              "embeddings": args.embeddings, "video_root": args.video_root,
+                                              "gallery": args.gallery or "split targets"},
+                  decode_failures=failures, seconds=round(time.perf_counter() - start, 2))
+    output = Path(args.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "metrics.json").write_text(json.dumps(report, indent=2))
+    with open(output / "predictions.jsonl", "w", encoding="utf-8") as handle:
+        for record in predictions["tfcovr"]:
+            handle.write(json.dumps(record) + "\n")
+    print(format_results_table(report["results"], k_values))
+    print(f"{report['num_queries']} queries, gallery of {report['gallery_size']} videos"
+          + (f", {report['skipped_queries']} queries skipped (no video embedding)" if report["skipped_queries"] else ""))
+    return report
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

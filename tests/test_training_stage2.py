@@ -1,0 +1,108 @@
+"""Stage-2 training with Trainer: learning on a planted embedding world, the distributed gather
+(torchrun, 2 processes on gloo) against one process, and resuming after a SIGKILL."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from .training_fixtures import build_embedding_world, stage2_arguments
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "train_retrieval.py"
+
+
+def _load_script(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return build_embedding_world(tmp_path_factory.mktemp("world"))
+
+
+def _history(output_dir: Path) -> list[dict]:
+    return json.loads((output_dir / "log_history.json").read_text())
+
+
+def test_stage2_loss_falls_and_validation_map_rises(world, tmp_path):
+    metrics = _load_script(SCRIPT).main(stage2_arguments(world, tmp_path / "run", eval_on_start=True))
+    history = _history(tmp_path / "run")
+    evaluations = [h for h in history if "eval_map@10" in h]
+    losses = [h["loss"] for h in history if "loss" in h]
+    assert len(evaluations) >= 13  # at start + every epoch
+    assert losses[-1] < 0.6 * losses[0]
+    assert evaluations[-1]["eval_map@10"] > evaluations[0]["eval_map@10"] + 10
+    assert metrics["eval_map@10"] == pytest.approx(evaluations[-1]["eval_map@10"])
+    # the saved folder is a complete model: weights, processor, card
+    for name in ("model.safetensors", "config.json", "processor_config.json", "tokenizer.json", "README.md"):
+        assert (tmp_path / "run" / name).exists(), name
+
+
+def _run(command: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def test_two_processes_with_gathered_negatives_equal_one_process_with_twice_the_batch(world, tmp_path):
+    common = dict(max_steps=3, logging_strategy="steps", logging_steps=1, eval_strategy="no", num_train_epochs=1,
+                  learning_rate=1e-2)
+    single = _run([sys.executable, str(SCRIPT), *stage2_arguments(world, tmp_path / "one", per_device_train_batch_size=16,
+                                                                  **common)], cwd=tmp_path)
+    assert single.returncode == 0, single.stderr[-3000:]
+    double = _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+                   str(SCRIPT), *stage2_arguments(world, tmp_path / "two", per_device_train_batch_size=8,
+                                                  ddp_backend="gloo", **common)], cwd=tmp_path)
+    assert double.returncode == 0, double.stderr[-3000:]
+    one_losses = [h["loss"] for h in _history(tmp_path / "one") if "loss" in h]
+    two_losses = [h["loss"] for h in _history(tmp_path / "two") if "loss" in h]
+    assert len(one_losses) == len(two_losses) == 3
+    for a, b in zip(one_losses, two_losses):
+        assert abs(a - b) < 1e-5, (one_losses, two_losses)
+    # Same gradients at every step -> the same weights after three optimizer steps.
+    one = load_file(tmp_path / "one" / "model.safetensors")
+    two = load_file(tmp_path / "two" / "model.safetensors")
+    for key in one:
+        if key.startswith(("combiner.", "text_projection.")):
+            torch.testing.assert_close(one[key], two[key], atol=1e-4, rtol=1e-3)  # float summation order differs
+
+
+def test_resume_after_sigkill_ends_with_the_same_metrics(world, tmp_path):
+    options = dict(save_strategy="steps", save_steps=6, eval_strategy="no", num_train_epochs=10,
+                   per_device_train_batch_size=8, combiner_dropout=0.3)
+    reference = _run([sys.executable, str(SCRIPT), *stage2_arguments(world, tmp_path / "ref", **options)], cwd=tmp_path)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, str(SCRIPT), *stage2_arguments(world, tmp_path / "run", **options)]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (tmp_path / "run" / "checkpoint-12" / "trainer_state.json").exists():
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not (tmp_path / "run" / "log_history.json").exists()  # it really died before the end
+
+    resumed = _run(command + ["--resume_from_checkpoint", "latest"], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    final = [h for h in _history(tmp_path / "run") if "eval_map@10" in h][-1]
+    expected = [h for h in _history(tmp_path / "ref") if "eval_map@10" in h][-1]
+    for key in ("eval_map@5", "eval_map@10", "eval_map@50", "eval_recall@10"):
+        assert final[key] == pytest.approx(expected[key], abs=1e-6)
+    losses = [h["loss"] for h in _history(tmp_path / "run") if "loss" in h]
+    reference_losses = [h["loss"] for h in _history(tmp_path / "ref") if "loss" in h]
+    assert losses[-1] == pytest.approx(reference_losses[-1], abs=1e-6)
