@@ -9,6 +9,12 @@ Video embeddings come from `--embeddings` (an embeddings dataset, e.g. the relea
 embeddings converted with scripts/convert_embeddings.py) or are computed from `--video-root` with
 the model's video encoder. The gallery is the split's target videos unless `--gallery` names an
 embeddings dataset. Writes metrics.json and predictions.jsonl and prints the results table.
+
+Zero-shot (the paper's protocol) from any transformers CLIP checkpoint: frame-averaged image
+features composed with the text features by sum or average:
+
+    python scripts/evaluate_retrieval.py --zero-shot-clip openai/clip-vit-base-patch16 --triplets ... \
+        --video-root ... --output-dir runs/zero-shot
 """
 
 from __future__ import annotations
@@ -28,9 +34,28 @@ from modeling_tfcovr.training.extract import embed_videos
 from modeling_tfcovr.video_io import resolve_video_path
 
 
+def load_model(args):
+    """The TF-CoVR model and processor, or a zero-shot CLIP composer with a CLIP tokenizer."""
+    if args.model:
+        return TFCoVRModel.from_pretrained(args.model).eval(), TFCoVRProcessor.from_pretrained(args.model)
+    from transformers import AutoTokenizer
+
+    from modeling_tfcovr import TFCoVRVideoProcessor
+    from modeling_tfcovr.convert import ZeroShotCLIPComposer
+
+    composer = ZeroShotCLIPComposer.from_pretrained(args.zero_shot_clip, mode=args.zero_shot_mode)
+    size = composer.clip_model.config.vision_config.image_size
+    video_processor = TFCoVRVideoProcessor(num_frames=args.num_frames, size={"shortest_edge": size},
+                                           crop_size={"height": size, "width": size})
+    return composer, TFCoVRProcessor(video_processor, AutoTokenizer.from_pretrained(args.zero_shot_clip))
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="a TFCoVRModel folder or hub id (from_pretrained)")
+    parser.add_argument("--model", help="a TFCoVRModel folder or hub id (from_pretrained)")
+    parser.add_argument("--zero-shot-clip", help="evaluate a transformers CLIP checkpoint zero-shot instead of --model")
+    parser.add_argument("--zero-shot-mode", default="sum", choices=["sum", "avg"])
+    parser.add_argument("--num-frames", type=int, default=12, help="frames per clip for --zero-shot-clip")
     parser.add_argument("--triplets", required=True, help="triplets dataset folder or parquet file")
     parser.add_argument("--split", default="test")
     parser.add_argument("--embeddings", help="embeddings dataset with the query and gallery videos")
@@ -43,11 +68,12 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if (args.embeddings is None) == (args.video_root is None):
         parser.error("pass exactly one of --embeddings and --video-root")
+    if (args.model is None) == (args.zero_shot_clip is None):
+        parser.error("pass exactly one of --model and --zero-shot-clip")
 
     start = time.perf_counter()
     k_values = [int(k) for k in args.k.split(",")]
-    model = TFCoVRModel.from_pretrained(args.model).eval()
-    processor = TFCoVRProcessor.from_pretrained(args.model)
+    model, processor = load_model(args)
     split = load_triplet_split(args.triplets, args.split)
     if args.max_queries:
         split = split.subset(args.max_queries)
@@ -69,7 +95,10 @@ def main(argv: list[str] | None = None) -> dict:
         video_embeds = torch.cat([torch.as_tensor(video_embeds), torch.as_tensor(gallery_embeds[extra])]).numpy()
 
     report, predictions = evaluate_split(model, processor, split, video_ids, video_embeds, gallery_ids, k_values=k_values)
-    report.update(model=str(args.model), data={"triplets": str(args.triplets), "split": args.split,
+    if args.zero_shot_clip:  # the composed row is CLIP's zero-shot composition, not TF-CoVR
+        report["results"] = {(f"zero_shot_{args.zero_shot_mode}" if k == "tfcovr" else k): v
+                             for k, v in report["results"].items()}
+    report.update(model=str(args.model or args.zero_shot_clip), data={"triplets": str(args.triplets), "split": args.split,
                                               "embeddings": args.embeddings, "video_root": args.video_root,
                                               "gallery": args.gallery or "split targets"},
                   decode_failures=failures, seconds=round(time.perf_counter() - start, 2))

@@ -11,6 +11,7 @@ ranking, and are kept apart only to name the protocol a result was produced with
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 from typing import Literal
 
 import torch
@@ -178,6 +179,33 @@ class ZeroShotCLIPComposer(nn.Module):
     def forward(self, *args, **kwargs) -> torch.Tensor:
         """Same as [`get_query_features`]."""
         return self.get_query_features(*args, **kwargs)
+
+    # -- the parts of TFCoVRModel's interface that the evaluation loop uses ---------------------
+
+    @property
+    def config(self) -> SimpleNamespace:
+        """`embed_dim` and `text_embed_dim`: both CLIP's projection width."""
+        width = self.clip_model.config.projection_dim
+        return SimpleNamespace(embed_dim=width, text_embed_dim=width)
+
+    @property
+    def vision_model(self) -> nn.Module:
+        """Frame-averaged CLIP image features as a video encoder (`pooler_output`, normalised)."""
+        return _FrameAveragedCLIP(self)
+
+    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalised CLIP text features; `get_text_features(text_embeds=...)` accepts them."""
+        return zero_shot_text_features(self.clip_model, input_ids, attention_mask)
+
+
+class _FrameAveragedCLIP(nn.Module):
+    def __init__(self, composer: ZeroShotCLIPComposer):
+        super().__init__()
+        self.composer = composer
+        self.config = SimpleNamespace(hidden_size=composer.config.embed_dim)
+
+    def forward(self, pixel_values_videos: torch.Tensor) -> SimpleNamespace:
+        return SimpleNamespace(pooler_output=self.composer.get_video_features(pixel_values_videos))
 
 
 __all__ = [
