@@ -1,0 +1,73 @@
+"""Publishing a trained model folder or the dataset folder to the Hugging Face Hub."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import TFCoVRError
+
+# Never uploaded: Trainer checkpoints, logs, caches, pickles.
+IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/*", "runs/*", "*.pt", "*.pth", "*.bin", "*.pkl", "*.pickle",
+                   "__pycache__/*", ".*", "*/.*", "*.tmp*", "log_history.json", "training_args.*"]
+MODEL_REQUIRED = ("config.json", "model.safetensors", "README.md")
+DATASET_REQUIRED = ("README.md",)
+
+
+@dataclass
+class UploadPlan:
+    """What an upload sends: the files (relative paths) with their sizes, and where to."""
+
+    repo_id: str
+    repo_type: str
+    folder: Path
+    files: list[tuple[str, int]]
+
+    def describe(self) -> str:
+        total = sum(size for _, size in self.files)
+        lines = [f"{self.repo_type} repo {self.repo_id} <- {self.folder} ({len(self.files)} files, {total / 1e6:.2f} MB)"]
+        lines += [f"  {path}  ({size} bytes)" for path, size in self.files]
+        return "\n".join(lines)
+
+
+def plan_upload(folder: str | os.PathLike, repo_id: str, repo_type: str = "model") -> UploadPlan:
+    """Lists the files an upload of `folder` would send and checks that the folder is complete.
+
+    A model folder must have its config, safetensors weights, model card and — for loading with
+    `trust_remote_code` — every code file that `auto_map` names. A dataset folder must have its card.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise TFCoVRError(f"{folder} is not a folder")
+    files = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix()
+        if not any(fnmatch.fnmatch(relative, pattern) for pattern in IGNORE_PATTERNS):
+            files.append((relative, path.stat().st_size))
+    names = {name for name, _ in files}
+    required = MODEL_REQUIRED if repo_type == "model" else DATASET_REQUIRED
+    missing = [name for name in required if name not in names]
+    if repo_type == "model" and (folder / "config.json").exists():
+        auto_map = json.loads((folder / "config.json").read_text()).get("auto_map", {})
+        missing += sorted({f"{ref.split('.')[0]}.py" for ref in auto_map.values()} - names)
+    if missing:
+        raise TFCoVRError(f"{folder} is not ready to publish: missing {', '.join(missing)}")
+    return UploadPlan(repo_id, repo_type, folder, files)
+
+
+def upload(plan: UploadPlan, private: bool = False, token: str | None = None, commit_message: str | None = None) -> str:
+    """Creates the repository if needed and uploads exactly the planned files; returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    api.create_repo(plan.repo_id, repo_type=plan.repo_type, private=private, exist_ok=True)
+    info = api.upload_folder(repo_id=plan.repo_id, repo_type=plan.repo_type, folder_path=str(plan.folder),
+                             allow_patterns=[name for name, _ in plan.files],
+                             commit_message=commit_message or f"Upload {plan.folder.name}")
+    return str(getattr(info, "commit_url", info))
+
+
+__all__ = ["UploadPlan", "plan_upload", "upload", "IGNORE_PATTERNS"]

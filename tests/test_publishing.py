@@ -1,0 +1,56 @@
+"""scripts/push_to_hub.py --dry-run: exactly the files that would be uploaded, no network."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+import modeling_tfcovr as mt
+from modeling_tfcovr.errors import TFCoVRError
+from modeling_tfcovr.model_card import write_model_card
+from modeling_tfcovr.publishing import plan_upload
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _push_script():
+    spec = importlib.util.spec_from_file_location("push_to_hub", ROOT / "scripts" / "push_to_hub.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_dry_run_lists_model_code_processor_and_card_only(tmp_path, tiny_config, tiny_processor, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = tmp_path / "model"
+    mt.save_for_pipeline(mt.TFCoVRModel(tiny_config), tiny_processor, folder)
+    write_model_card(folder, "retrieval", training_data="tiny test data", metrics={"map@10": 12.5}, command="pytest")
+    (folder / "checkpoint-10").mkdir()
+    (folder / "checkpoint-10" / "optimizer.pt").write_bytes(b"x")
+    (folder / "log_history.json").write_text("[]")
+    assert _push_script().main([str(folder), "--repo-id", "ucf/tfcovr-base", "--dry-run"]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    expected = {p.name for p in folder.iterdir() if p.is_file()} - {"log_history.json"}
+    assert listed == expected
+    assert {"model.safetensors", "config.json", "README.md", "modeling_tfcovr.py", "configuration_tfcovr.py",
+            "pipeline_tfcovr.py", "processor_config.json", "tokenizer.json"} <= listed
+    card = (folder / "README.md").read_text()
+    assert "pipeline_tag: \"composed-video-retrieval\"" in card and "| map@10 | 12.50 |" in card and "2506.05274" in card
+
+
+def test_incomplete_folders_are_refused(tmp_path, tiny_config):
+    folder = tmp_path / "model"
+    mt.TFCoVRModel(tiny_config).save_pretrained(folder)  # no model card
+    with pytest.raises(TFCoVRError, match="README.md"):
+        plan_upload(folder, "ucf/x")
+    write_model_card(folder, "retrieval", training_data="x")
+    (folder / "modeling_tfcovr.py").unlink()
+    with pytest.raises(TFCoVRError, match="modeling_tfcovr.py"):
+        plan_upload(folder, "ucf/x")
+
+
+def test_dataset_folder_plan(tmp_path):
+    plan = plan_upload(ROOT / "hub_dataset", "ucf/tf-covr", repo_type="dataset")
+    assert "README.md" in [name for name, _ in plan.files]
