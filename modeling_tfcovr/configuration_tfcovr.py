@@ -49,6 +49,10 @@ class TFCoVRVisionConfig(CLIPVisionConfig):
             Not part of AIM: for small models trained from scratch, 3x3 stride-2 convolutions (GELU
             after each) before the patch embedding, whose kernel then shrinks by the stem's stride.
             Off by default, which keeps the architecture and parameter names of CLIP.
+        zero_init_adapters (`bool`, defaults to `True`):
+            AIM's initialisation: adapter outputs and the temporal embedding start at zero, so a
+            CLIP-initialised encoder starts as frame-wise CLIP. Models trained from scratch have no
+            such function to preserve and may start them small and random instead (`False`).
         freeze_backbone (`bool`, defaults to `True`):
             Keep CLIP's own weights frozen so that only adapters, the temporal embedding and
             `post_layernorm` train (AIM's recipe). Set to `False` for models trained from scratch.
@@ -66,6 +70,7 @@ class TFCoVRVisionConfig(CLIPVisionConfig):
     use_spatial_adapter: bool = True
     use_mlp_adapter: bool = True
     conv_stem_channels: list[int] | None = None
+    zero_init_adapters: bool = True
     freeze_backbone: bool = True
 
     def __post_init__(self, **kwargs):

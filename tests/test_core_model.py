@@ -222,3 +222,23 @@ def test_trust_remote_code_loads_without_the_package(tmp_path, tiny_config, tiny
     assert remote["module"].startswith("transformers_modules.")
     assert remote["input_ids"] == inputs["input_ids"].tolist()
     torch.testing.assert_close(torch.tensor(remote["logits"]), expected, atol=1e-6, rtol=1e-6)
+
+
+def test_conv_stem_and_random_adapter_init_for_models_trained_from_scratch():
+    config = mt.TFCoVRVisionConfig(**TINY_VISION, conv_stem_channels=[8, 16], zero_init_adapters=False)
+    model = mt.TFCoVRVisionModel(config).eval()
+    assert model.embeddings.patch_embedding.weight.shape == (32, 16, 2, 2)  # kernel 8 / stem stride 4
+    assert model.temporal_embedding.abs().max() > 0
+    assert all(layer.temporal_adapter.fc2.weight.abs().max() > 0 for layer in model.encoder.layers)
+    videos = torch.randn(2, 4, 3, 32, 32)
+    with torch.no_grad():
+        output = model(videos)
+        # random temporal embedding + adapters: frame order matters from the first step
+        assert (output.pooler_output - model(videos.flip(1)).pooler_output).abs().max() > 1e-4
+    assert output.pooler_output.shape == (2, 32)
+    stem_output = model.embeddings.conv_stem(videos[:, 0])
+    assert stem_output.shape == (2, 16, 8, 8)
+    with pytest.raises(ValueError, match="divisible"):
+        mt.TFCoVRVisionConfig(**{**TINY_VISION, "patch_size": 6}, conv_stem_channels=[8, 16])
+    # the default keeps CLIP's embeddings exactly
+    assert mt.TFCoVRVisionModel(mt.TFCoVRVisionConfig(**TINY_VISION)).embeddings.conv_stem is None
