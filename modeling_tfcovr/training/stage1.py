@@ -57,6 +57,7 @@ class ClassifierModelArguments:
     drop_path_rate: float = 0.2
     classifier_dropout: float = 0.5
     conv_stem_channels: list[int] | None = field(default=None, metadata={"help": "Conv stem widths (from-scratch models)."})
+    adapter_ratio: float = field(default=0.25, metadata={"help": "Adapter bottleneck as a fraction of hidden_size."})
     zero_init_adapters: bool = field(default=True, metadata={"help": "AIM's zero init (set False from scratch)."})
     train_backbone: bool = field(default=False, metadata={"help": "Train all weights (for models trained from scratch)."})
 
@@ -128,6 +129,7 @@ def build_classifier(model_args: ClassifierModelArguments, id2label: dict[int, s
         image_size=model_args.image_size, patch_size=model_args.patch_size, num_frames=model_args.num_frames,
         drop_path_rate=model_args.drop_path_rate, freeze_backbone=not model_args.train_backbone,
         conv_stem_channels=model_args.conv_stem_channels, zero_init_adapters=model_args.zero_init_adapters,
+        adapter_ratio=model_args.adapter_ratio,
     )
     config = TFCoVRConfig(vision_config=vision_config, embed_dim=model_args.hidden_size, id2label=id2label,
                           label2id=label2id, classifier_dropout=model_args.classifier_dropout)
