@@ -20,8 +20,9 @@ import numpy as np
 import torch
 from transformers import Pipeline
 
-from .errors import TFCoVRError
+from .errors import DataFormatError, TFCoVRError
 from .retrieval_index import RetrievalIndex
+from .text_normalization import _describe_non_text
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,8 @@ class ComposedVideoRetrievalPipeline(Pipeline):
       dataset) and returns a [`RetrievalIndex`], which can be saved and loaded.
     - `__call__(video=..., text=..., gallery=..., top_k=5)` returns, per query, a list of
       `{"video_id", "score", "path"}`, best first; `video`/`text` may be lists, and
-      `query_embeds` `(Q, embed_dim)` may replace them. A query never retrieves its own video.
+      `query_embeds` `(Q, embed_dim)` may replace them. A query never retrieves its own video. A text that is
+      not a `str`, or is empty, raises `DataFormatError` naming the query.
     """
 
     _load_processor = True
@@ -90,13 +92,14 @@ class ComposedVideoRetrievalPipeline(Pipeline):
         Undecodable files are skipped, logged, and listed in `self.index_failures`.
         """
         self.index_failures = []
+        source = os.fspath(videos) if isinstance(videos, (str, os.PathLike)) else "the embeddings dataset"
         if isinstance(videos, (str, os.PathLike)) and str(videos).endswith(".parquet"):
             import datasets
 
             videos = datasets.Dataset.from_parquet(os.fspath(videos))
         if hasattr(videos, "column_names"):  # a datasets.Dataset
             if "embedding" in videos.column_names:
-                return RetrievalIndex.from_dataset(videos)
+                return self._index_from_embeddings(videos, source)
             video_column = video_column or next((c for c in ("video", "video_path", "path") if c in videos.column_names), None)
             if video_column is None:
                 raise ValueError(f"the dataset has no video column among {videos.column_names}")
@@ -115,6 +118,18 @@ class ComposedVideoRetrievalPipeline(Pipeline):
         paths = [os.fspath(videos[i]) if _video_id(videos[i]) else None for i in kept]
         return RetrievalIndex([ids[i] for i in kept], embeds, paths=paths)
 
+    def _index_from_embeddings(self, dataset, source: str) -> RetrievalIndex:
+        try:
+            gallery = RetrievalIndex.from_dataset(dataset)
+        except DataFormatError as error:
+            raise DataFormatError(f"{source}: {error}") from None
+        if gallery.dim != self.model.config.embed_dim:
+            raise DataFormatError(
+                f"{source}: embeddings have dimension {gallery.dim}, but the model's queries have dimension "
+                f"{self.model.config.embed_dim} (embeddings of another encoder?)"
+            )
+        return gallery
+
     # -- queries -----------------------------------------------------------------------------
 
     def __call__(self, video=None, text=None, gallery: RetrievalIndex | None = None, top_k: int = 5,
@@ -129,11 +144,17 @@ class ComposedVideoRetrievalPipeline(Pipeline):
             return answers[0] if single else answers
         if video is None or text is None:
             raise ValueError("pass video and text (or query_embeds)")
-        single = isinstance(text, str)
+        single = isinstance(text, (str, bytes, bytearray))
         videos = [video] if single else list(video)
         texts = [text] if single else list(text)
         if len(videos) != len(texts):
             raise ValueError(f"{len(videos)} videos but {len(texts)} texts")
+        for position, (query_video, query_text) in enumerate(zip(videos, texts)):
+            query = f"query {position} ({_video_id(query_video) or 'an array'})"
+            if not isinstance(query_text, str):
+                raise DataFormatError(f"{query}: the modification text must be a str, got {_describe_non_text(query_text)}")
+            if not query_text.strip():
+                raise DataFormatError(f"{query}: the modification text is empty; a composed query needs one")
         inputs = [{"video": v, "text": t} for v, t in zip(videos, texts)]
         answers = super().__call__(inputs, gallery=gallery, top_k=top_k, **kwargs)
         return answers[0] if single else answers

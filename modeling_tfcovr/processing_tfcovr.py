@@ -5,7 +5,8 @@ from __future__ import annotations
 from transformers import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
-from .text_normalization import MAX_WORDS, normalize_modification_text
+from .errors import DataFormatError
+from .text_normalization import MAX_WORDS, _describe_non_text, normalize_modification_text
 
 
 class TFCoVRProcessor(ProcessorMixin):
@@ -34,7 +35,11 @@ class TFCoVRProcessor(ProcessorMixin):
 
     def prepare_text(self, text: str | list[str]) -> list[str]:
         """The texts as the tokenizer will see them."""
-        texts = [text] if isinstance(text, str) else list(text)
+        # bytes are one (undecoded) text, not a sequence of texts: iterating them would give integers
+        texts = [text] if isinstance(text, (str, bytes, bytearray)) else list(text)
+        for position, item in enumerate(texts):
+            if not isinstance(item, str):
+                raise DataFormatError(f"text {position} must be a str, got {_describe_non_text(item)}")
         if self.normalize_text:
             texts = [normalize_modification_text(t, self.max_words) for t in texts]
         return texts

@@ -3,6 +3,7 @@ triplet splits, the official gallery, text-feature caching, searching and scorin
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ import torch
 from .errors import DataFormatError
 from .metrics import compute_retrieval_metrics
 from .retrieval_index import RetrievalIndex, SearchResult
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_K_VALUES = (5, 10, 25, 50)
 
@@ -261,9 +264,14 @@ def evaluate_split(
         the records of [`prediction_records`].
     """
     position = {video_id: row for row, video_id in enumerate(video_ids)}
-    gallery_ids = [g for g in (gallery_ids if gallery_ids is not None else split.gallery_ids()) if g in position]
+    requested = list(gallery_ids if gallery_ids is not None else split.gallery_ids())
+    gallery_ids = [g for g in requested if g in position]
+    missing_gallery = [g for g in requested if g not in position]
     if not gallery_ids:
-        raise DataFormatError("none of the gallery videos has an embedding")
+        raise DataFormatError(f"none of the {len(requested)} gallery videos has an embedding, e.g. {requested[:5]}")
+    if missing_gallery:
+        logger.warning("%d gallery videos have no embedding and are left out, e.g. %s", len(missing_gallery),
+                       missing_gallery[:5])
     kept = [row for row in range(len(split)) if split.query_videos[row] in position]
     evaluated = TripletSplit(*([values[i] for i in kept] for values in (
         split.query_ids, split.query_videos, split.modifications, split.target_videos, split.valid_targets)))
@@ -271,8 +279,14 @@ def evaluate_split(
     query_video = torch.from_numpy(np.asarray(video_embeds)[[position[v] for v in evaluated.query_videos]])
     text_features, text_rows = cache_text_features(model, processor, evaluated.modifications)
     queries = query_embeddings_by_method(model, query_video, text_features[text_rows])
+    in_gallery = set(gallery_ids)
     report = {"num_queries": len(evaluated), "skipped_queries": len(split) - len(evaluated),
-              "gallery_size": len(index), "k_values": list(k_values), "results": {}}
+              "gallery_size": len(index), "k_values": list(k_values), "results": {},
+              # Videos of the gallery without an embedding, and queries none of whose valid targets is left in
+              # the gallery (they count, with AP 0): both lower the scores, so they are reported.
+              "missing_gallery_videos": missing_gallery,
+              "queries_without_target_in_gallery": sum(
+                  not in_gallery.intersection(targets) for targets in evaluated.valid_targets)}
     predictions = {}
     for method in methods:
         result = search_split(queries[method], index, evaluated, top_k=max(top_k, *k_values))

@@ -631,13 +631,25 @@ class RetrievalIndex:
         metadata_path = directory / _METADATA_FILE
         if not metadata_path.is_file():
             raise FileNotFoundError(f"no retrieval index in {str(directory)!r}: {_METADATA_FILE} is missing")
-        metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+        try:
+            metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
+            raise DataFormatError(f"{metadata_path} is not a valid {_METADATA_FILE} ({error})") from None
+        if not isinstance(metadata, dict):
+            raise DataFormatError(f"{metadata_path} holds a {type(metadata).__name__}, expected a JSON object")
         if metadata.get("format_version") != _FORMAT_VERSION:
             raise DataFormatError(
                 f"{metadata_path} has format version {metadata.get('format_version')!r}; expected {_FORMAT_VERSION}"
             )
+        missing = [key for key in ("embeddings_file", "num_videos", "dim", "video_ids", "paths", "normalize",
+                                   "normalized") if key not in metadata]
+        if missing:
+            raise DataFormatError(f"{metadata_path} lacks the key(s) {', '.join(missing)}")
         embeddings_path = directory / metadata["embeddings_file"]
-        embeddings = np.load(embeddings_path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        try:
+            embeddings = np.load(embeddings_path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as error:  # missing, empty, truncated or not a .npy file
+            raise DataFormatError(f"cannot read the gallery embeddings {str(embeddings_path)!r} ({error})") from None
         expected_shape = (metadata["num_videos"], metadata["dim"])
         if embeddings.shape != expected_shape or embeddings.dtype != np.float32:
             raise DataFormatError(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from .errors import DataFormatError
+
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven")
 MAX_WORDS = 30
 
@@ -36,7 +38,7 @@ def normalize_modification_text(text: str, max_words: int = MAX_WORDS) -> str:
     'show it with two and a half turns instead of one and a half'
     """
     if not isinstance(text, str):
-        raise TypeError(f"modification text must be a string, got {type(text).__name__}")
+        raise DataFormatError(f"modification text must be a str, got {_describe_non_text(text)}")
 
     def replace(match: re.Match) -> str:
         words = number_to_words(int(match.group(1)), match.group(2))
@@ -44,8 +46,18 @@ def normalize_modification_text(text: str, max_words: int = MAX_WORDS) -> str:
 
     text = _NUMBER.sub(replace, text).lower()
     text = _PUNCTUATION.sub(" ", text.replace("_", " "))
+    # Removing punctuation can free more numbers ("0.25" -> "0 25", "2_" -> "2 "): convert those too, so that no
+    # digit 0-7 stands alone in the result and normalising twice changes nothing.
+    text = _NUMBER.sub(replace, text)
     words = _SPACES.sub(" ", text).strip().split(" ")
     return " ".join(words[:max_words]) if words != [""] else ""
+
+
+def _describe_non_text(value: object) -> str:
+    """`bytes b'...' (decode them to str first)` / `int 3`: what was passed instead of a text."""
+    if isinstance(value, (bytes, bytearray)):
+        return f"{type(value).__name__} {bytes(value[:60])!r} (decode them to str first)"
+    return f"{type(value).__name__} {str(value)[:60]!r}"
 
 
 __all__ = ["normalize_modification_text", "number_to_words", "NUMBER_WORDS", "MAX_WORDS"]

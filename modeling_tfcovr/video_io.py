@@ -146,9 +146,29 @@ def resolve_video_path(video_root: str | os.PathLike, video_id: str, extension: 
         raise UnsafePathError(f"video id {video_id!r} contains '..'; refusing to read outside {str(video_root)!r}")
     root = Path(video_root).resolve()
     name = video_id if Path(video_id).suffix.lower() in VIDEO_EXTENSIONS else video_id + extension
-    path = (root / name).resolve()
-    if root not in path.parents:
+    # Checked lexically: a video that the user linked into the root (a symlink to another disk) is theirs to read.
+    path = Path(os.path.normpath(root / name))
+    if path.parent != root:
         raise UnsafePathError(f"video id {video_id!r} resolves outside {str(root)!r}")
+    return path
+
+
+def resolve_relative_video_path(video_root: str | os.PathLike, relative_path: str | os.PathLike) -> Path:
+    """Path of `<video_root>/<relative_path>` (sub-folders allowed, e.g. `videos/a.mp4`), refusing paths that leave
+    `video_root`.
+
+    Raises:
+        UnsafePathError: the path is empty, absolute, contains `..`, or otherwise leaves `video_root`.
+    """
+    text = os.fspath(relative_path)
+    if not text or "\x00" in text or os.path.isabs(text) or text.startswith(("/", "\\")):
+        raise UnsafePathError(f"video path {text!r} is not a relative path; refusing to read outside {str(video_root)!r}")
+    if ".." in Path(text.replace("\\", "/")).parts:
+        raise UnsafePathError(f"video path {text!r} contains '..'; refusing to read outside {str(video_root)!r}")
+    root = Path(video_root).resolve()
+    path = Path(os.path.normpath(root / text))  # lexically, as in `resolve_video_path`
+    if root not in path.parents:
+        raise UnsafePathError(f"video path {text!r} resolves outside {str(root)!r}")
     return path
 
 

@@ -29,6 +29,7 @@ import torch
 
 from modeling_tfcovr import TFCoVRModel, TFCoVRProcessor
 from modeling_tfcovr.data.embeddings import read_embeddings
+from modeling_tfcovr.errors import TFCoVRError
 from modeling_tfcovr.retrieval_evaluation import evaluate_split, format_results_table, load_triplet_split
 from modeling_tfcovr.training.extract import embed_videos
 from modeling_tfcovr.video_io import resolve_video_path
@@ -115,4 +116,8 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except TFCoVRError as error:  # bad input: say what and where, without a traceback
+        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        sys.exit(1)

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import torch
 
+from modeling_tfcovr.errors import TFCoVRError
 from modeling_tfcovr.modeling_tfcovr import load_vision_encoder
 from modeling_tfcovr.training.extract import extract_embeddings, read_failures
-from modeling_tfcovr.video_io import VIDEO_EXTENSIONS, resolve_video_path
+from modeling_tfcovr.video_io import VIDEO_EXTENSIONS, resolve_relative_video_path, resolve_video_path
 from modeling_tfcovr.video_processing_tfcovr import TFCoVRVideoProcessor
 
 
@@ -35,8 +36,9 @@ def list_videos(source: str, video_root: str | None = None) -> list[tuple[str, s
 
         rows = pq.read_table(path).to_pylist()
         root = Path(video_root or path.parent)
+        # Paths and ids in a table are data, not trusted: none may lead outside the video root.
         if rows and "video" in rows[0]:
-            return sorted({(Path(r["video"]).stem, str(root / r["video"])) for r in rows})
+            return sorted({(Path(r["video"]).stem, str(resolve_relative_video_path(root, r["video"]))) for r in rows})
         return sorted({(r["video_id"], str(resolve_video_path(root, r["video_id"]))) for r in rows})
     lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     return [(Path(line).stem, line) for line in lines]
@@ -72,4 +74,8 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except TFCoVRError as error:  # bad input: say what and where, without a traceback
+        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        sys.exit(1)

@@ -11,8 +11,9 @@ The layout of each file is detected from its header, so a validation file in eit
 Every split is written with the same columns (`TRIPLET_SCHEMA`), which is also what the synthetic
 benchmark writes, so every tool of the project reads both.
 
-Literals are parsed with `ast.literal_eval` only. Invalid rows are collected with their row number and
-the reason; the build either stops before writing anything or, with `skip_invalid=True`, leaves them
+Literals are parsed with `ast.literal_eval` only. Invalid rows (missing or empty values, unparsable literals,
+video ids that are not plain file names, bytes that are not UTF-8, a repeated row or `query_id`) are collected with
+their row number and the reason; the build either stops before writing anything or, with `skip_invalid=True`, leaves them
 out and records them in `build_report.json`. Files are written under temporary names and renamed only
 once every split has been written, so a failed build never leaves half a dataset behind.
 """
@@ -199,11 +200,12 @@ def parse_split_csv(path: str | os.PathLike, split: str) -> SplitResult:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise DataFormatError(f"{str(path)!r} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+        raw = path.read_bytes()
     except OSError as error:
         raise DataFormatError(f"cannot read {str(path)!r}: {error.strerror or error}") from None
+    # Bytes that are not UTF-8 become lone surrogates (surrogateescape), so that the rows holding them are
+    # reported (and skipped with skip_invalid) instead of the whole file being refused.
+    text = raw.decode("utf-8-sig", errors="surrogateescape")
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
@@ -211,12 +213,17 @@ def parse_split_csv(path: str | os.PathLike, split: str) -> SplitResult:
         raise DataFormatError(f"{str(path)!r} is empty; expected a header line") from None
     except csv.Error as error:
         raise DataFormatError(f"{str(path)!r} line 1: malformed CSV header ({error})") from None
+    invalid = _invalid_utf8(header)
+    if invalid is not None:
+        raise DataFormatError(f"{str(path)!r} line 1 (header): {invalid}")
     columns = [name.strip() for name in header]
     layout = _detect_layout(columns, path)
     result = SplitResult(split=split, file=path.name, layout=layout)
     position = {name: index for index, name in enumerate(columns) if name}
     row_number = 0
     start_line = reader.line_num + 1
+    first_seen: dict[tuple[str, ...], tuple[int, int]] = {}  # row values -> (row, line) of the first copy
+    query_id_rows: dict[str, int] = {}
     while True:
         try:
             values = next(reader)
@@ -232,10 +239,20 @@ def parse_split_csv(path: str | os.PathLike, split: str) -> SplitResult:
             continue
         row_number += 1
         try:
+            invalid = _invalid_utf8(values, columns)
+            if invalid is not None:
+                raise _RowProblem(invalid)
             triplet = _parse_row(values, columns, position, layout, split, row_number)
+            key = tuple(value.strip() for value in values)
+            if key in first_seen:
+                raise _RowProblem("duplicate of row {} (line {})".format(*first_seen[key]))
+            if triplet["query_id"] in query_id_rows:
+                raise _RowProblem(f"query_id {triplet['query_id']!r} is already used by row {query_id_rows[triplet['query_id']]}")
         except _RowProblem as problem:
             result.errors.append(RowError(path.name, split, row_number, line, str(problem)))
             continue
+        first_seen[key] = (row_number, line)
+        query_id_rows[triplet["query_id"]] = row_number
         result.triplets.append(triplet)
     result.num_rows = row_number
     if layout == "train":
@@ -352,6 +369,16 @@ def write_files_atomically(
 
 class _RowProblem(Exception):
     """Internal: why one row is invalid."""
+
+
+def _invalid_utf8(values: list[str], columns: list[str] | None = None) -> str | None:
+    """Why `values` (decoded with surrogateescape) are not valid UTF-8 text, or `None` when they are."""
+    for index, value in enumerate(values):
+        bad = re.search("[\udc80-\udcff]", value)
+        if bad is not None:
+            where = f"column {columns[index]!r}" if columns is not None and index < len(columns) else f"field {index + 1}"
+            return f"{where} is not valid UTF-8 text (byte 0x{ord(bad.group()) - 0xDC00:02x} at character {bad.start()})"
+    return None
 
 
 def _detect_layout(columns: list[str], path: Path) -> str:

@@ -16,6 +16,7 @@ from ..configuration_tfcovr import TFCoVRConfig, TFCoVRVisionConfig
 from ..errors import DataFormatError
 from ..model_card import write_model_card
 from ..modeling_tfcovr import TFCoVRForVideoClassification
+from ..video_io import resolve_relative_video_path
 from ..video_processing_tfcovr import TFCoVRVideoProcessor
 from .checkpoints import resolve_resume, write_log_history
 from .data import VideoClipDataset, VideoCollator
@@ -169,7 +170,7 @@ def train_classifier(
     )
 
     def dataset(rows: list[dict], training: bool) -> VideoClipDataset:
-        paths = [video_root / row["video"] for row in rows]
+        paths = [resolve_relative_video_path(video_root, row["video"]) for row in rows]
         labels = [label2id[str(row["label"])] for row in rows]
         return VideoClipDataset(paths, labels, num_frames, training=training, preload=data_args.preload_videos)
 
