@@ -689,9 +689,15 @@ def _topk_lowest_index_on_ties(scores: torch.Tensor, k: int) -> tuple[torch.Tens
     reach that value than fit are recomputed: every element above the k-th value, plus the first tied elements by
     column. The output (B, k) is not sorted.
     """
-    values, indices = torch.topk(scores, k, dim=1, largest=True, sorted=False)
-    kth = values.min(dim=1, keepdim=True).values  # (B, 1)
-    tie_rows = torch.nonzero((scores >= kth).sum(dim=1) > k)[:, 0]
+    # Top-(k+1), sorted: a tie can straddle the boundary only where the (k+1)-th value equals the k-th, so only
+    # those rows are scanned in full (scanning every row would cost more than the top-k itself).
+    extended = min(k + 1, scores.shape[1])
+    values, indices = torch.topk(scores, extended, dim=1, largest=True, sorted=True)
+    if extended == k:
+        return values, indices
+    tie_rows = torch.nonzero(values[:, k] == values[:, k - 1])[:, 0]
+    values, indices = values[:, :k].contiguous(), indices[:, :k].contiguous()
+    kth = values[:, k - 1 :]  # (B, 1)
     if tie_rows.numel():
         sub, threshold = scores[tie_rows], kth[tie_rows]
         above = sub > threshold
