@@ -14,8 +14,9 @@ import sys
 from modeling_tfcovr.demo import DemoConfig, run_demo
 
 QUICK = dict(stage1_epochs=1, stage2_epochs=1, num_frames=4, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-             num_attention_heads=2, conv_stem_channels=(8, 16), combiner_projection_dim=32, combiner_hidden_dim=32, num_examples=2,
-             synthetic=dict(train_clips_per_label=2, val_clips_per_label=2, test_clips_per_label=2, num_frames=8))
+             num_attention_heads=2, combiner_projection_dim=32, combiner_hidden_dim=32, num_examples=2,
+             synthetic=dict(train_clips_per_label=2, val_clips_per_label=2, test_clips_per_label=2, num_frames=8,
+                            rotations=(0.5, 1.0)))
 
 
 def main(argv: list[str] | None = None) -> dict:
