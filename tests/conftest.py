@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -60,3 +63,14 @@ def randomize_aim_parameters(model: torch.nn.Module, std: float = 0.2, seed: int
         for name, parameter in model.named_parameters():
             if "_adapter." in name or name.endswith("temporal_embedding"):
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) * std)
+
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def load_script(name: str):
+    """Imports `scripts/<name>.py` as a module (the scripts folder is not a package), to call its `main(argv)`."""
+    spec = importlib.util.spec_from_file_location(f"script_{name}", SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -20,19 +19,14 @@ from modeling_tfcovr.benchmarking import (
     write_json,
 )
 
+from .conftest import load_script
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _run(name: str, tmp_path: Path, *args: str) -> tuple[int, dict]:
     output = tmp_path / f"{name}.json"
-    code = _load_script(name).main([*args, "--output", str(output)])
+    code = load_script(name).main([*args, "--output", str(output)])
     return code, json.loads(output.read_text())
 
 
@@ -119,7 +113,7 @@ def test_bench_retrieval(tmp_path):
 
 
 def test_bench_retrieval_fails_when_rankings_differ(tmp_path, monkeypatch):
-    module = _load_script("bench_retrieval")
+    module = load_script("bench_retrieval")
     official = module.official_search
     monkeypatch.setattr(module, "official_search", lambda *args: official(*args)[:, ::-1].copy())  # wrong order
     output = tmp_path / "r.json"
@@ -156,7 +150,7 @@ def test_bench_train(tmp_path):
 
 
 def test_bench_train_texts_are_distinct():
-    module = _load_script("bench_train")
+    module = load_script("bench_train")
     texts = module.modification_texts(2000, seed=0)
     assert len(texts) == len(set(texts)) == 2000
     assert texts == module.modification_texts(2000, seed=0)

@@ -39,16 +39,11 @@ from modeling_tfcovr.convert import (
 )
 from modeling_tfcovr.errors import DataFormatError
 
+from .conftest import load_script
+
 REPO = Path(__file__).resolve().parents[1]
 VOCAB, CONTEXT, EMBED = 100, 16, 48  # tiny OpenAI CLIP: vocabulary, context length, joint embedding
 SOT, EOT = VOCAB - 2, VOCAB - 1
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
 import pickle
 from pathlib import Path
@@ -22,14 +21,9 @@ from modeling_tfcovr.data.embeddings import (
 )
 from modeling_tfcovr.errors import DataFormatError, UntrustedFileError
 
+from .conftest import load_script
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _vectors(count: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -178,7 +172,7 @@ def test_convert_pickle_stream(tmp_path):
 
 def test_cli_converts_with_trust_pickle(tmp_path, capsys):
     expected = _write_pickle_stream(tmp_path / "embs.pkl")
-    script = _load_script("convert_embeddings")
+    script = load_script("convert_embeddings")
     output = tmp_path / "out.parquet"
     assert script.main([str(tmp_path / "embs.pkl"), "--output", str(output), "--trust-pickle", "--dim", "768"]) == 0
     assert "wrote 5 embeddings of dimension 768" in capsys.readouterr().out
@@ -204,7 +198,7 @@ def test_refuses_without_trust_and_never_unpickles(tmp_path, capsys):
     assert "--trust-pickle" in str(caught.value)
     with pytest.raises(UntrustedFileError):
         convert_pickle_embeddings(tmp_path / "evil.pkl", tmp_path / "out.parquet", trust_pickle="yes")
-    script = _load_script("convert_embeddings")
+    script = load_script("convert_embeddings")
     assert script.main([str(tmp_path / "evil.pkl"), "--output", str(tmp_path / "out.parquet")]) == 2
     err = capsys.readouterr().err
     assert "refusing to read" in err and "--trust-pickle" in err

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,14 +12,10 @@ import modeling_tfcovr as mt
 from modeling_tfcovr.data.synthetic import SyntheticConfig, build_synthetic_benchmark
 from modeling_tfcovr.metrics import compute_retrieval_metrics
 
+from .conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def _evaluate_script():
-    spec = importlib.util.spec_from_file_location("evaluate_retrieval", ROOT / "scripts" / "evaluate_retrieval.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +30,7 @@ def gym(tmp_path_factory):
 def test_evaluate_writes_metrics_and_predictions(gym, tmp_path, tiny_config, tiny_processor):
     mt.TFCoVRModel(tiny_config).save_pretrained(tmp_path / "model")
     tiny_processor.save_pretrained(tmp_path / "model")
-    report = _evaluate_script().main(["--model", str(tmp_path / "model"), "--triplets", str(gym), "--split", "test",
+    report = load_script("evaluate_retrieval").main(["--model", str(tmp_path / "model"), "--triplets", str(gym), "--split", "test",
                                       "--video-root", str(gym / "videos"), "--output-dir", str(tmp_path / "out")])
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics == json.loads(json.dumps(report))
@@ -69,7 +64,7 @@ def test_zero_shot_clip_evaluation(gym, tmp_path, tiny_tokenizer):
     )
     CLIPModel(config).save_pretrained(tmp_path / "clip")
     tiny_tokenizer.save_pretrained(tmp_path / "clip")
-    report = _evaluate_script().main(["--zero-shot-clip", str(tmp_path / "clip"), "--num-frames", "4", "--triplets",
+    report = load_script("evaluate_retrieval").main(["--zero-shot-clip", str(tmp_path / "clip"), "--num-frames", "4", "--triplets",
                                       str(gym), "--video-root", str(gym / "videos"), "--output-dir", str(tmp_path / "zs")])
     assert set(report["results"]) == {"zero_shot_sum", "text_only", "video_only", "average"}
     # sum and average of two unit vectors point the same way: identical rankings and numbers

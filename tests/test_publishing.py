@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -12,14 +11,10 @@ from modeling_tfcovr.errors import TFCoVRError
 from modeling_tfcovr.model_card import write_model_card
 from modeling_tfcovr.publishing import plan_upload
 
+from .conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def _push_script():
-    spec = importlib.util.spec_from_file_location("push_to_hub", ROOT / "scripts" / "push_to_hub.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_dry_run_lists_model_code_processor_and_card_only(tmp_path, tiny_config, tiny_processor, capsys, monkeypatch):
@@ -30,7 +25,7 @@ def test_dry_run_lists_model_code_processor_and_card_only(tmp_path, tiny_config,
     (folder / "checkpoint-10").mkdir()
     (folder / "checkpoint-10" / "optimizer.pt").write_bytes(b"x")
     (folder / "log_history.json").write_text("[]")
-    assert _push_script().main([str(folder), "--repo-id", "ucf/tfcovr-base", "--dry-run"]) == 0
+    assert load_script("push_to_hub").main([str(folder), "--repo-id", "ucf/tfcovr-base", "--dry-run"]) == 0
     listed = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
     expected = {p.name for p in folder.iterdir() if p.is_file()} - {"log_history.json"}
     assert listed == expected

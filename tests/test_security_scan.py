@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import importlib.util
 import pickle
 from pathlib import Path
 from typing import NamedTuple
@@ -21,6 +20,8 @@ import torch
 from modeling_tfcovr.convert.loading import load_checkpoint, load_state_dict
 from modeling_tfcovr.data.embeddings import convert_pickle_embeddings, load_pickle_embeddings
 from modeling_tfcovr.errors import TFCoVRError, UntrustedFileError
+
+from .conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCANNED = ("modeling_tfcovr", "scripts")
@@ -297,12 +298,6 @@ def _torchscript_archive(path: Path) -> Path:
     return path
 
 
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_pickle_embeddings_are_refused_without_trust_pickle(tmp_path):
     """Guard of ALLOWED[embeddings.py, load_pickle_embeddings, pickle.load]."""
@@ -313,7 +308,7 @@ def test_pickle_embeddings_are_refused_without_trust_pickle(tmp_path):
         with pytest.raises(UntrustedFileError, match="--trust-pickle") as caught:
             call()
         assert isinstance(caught.value, TFCoVRError) and str(evil) in str(caught.value)
-    assert _load_script("convert_embeddings").main([str(evil), "--output", str(tmp_path / "o.parquet")]) == 2
+    assert load_script("convert_embeddings").main([str(evil), "--output", str(tmp_path / "o.parquet")]) == 2
     assert not marker.exists() and not (tmp_path / "out.parquet").exists() and not (tmp_path / "o.parquet").exists()
     # the flag is the only thing in the way: with it, the file's code does run
     with pytest.raises(TFCoVRError):
@@ -331,7 +326,7 @@ def test_checkpoints_that_need_unpickling_are_refused_without_trust_pickle(tmp_p
     with pytest.raises(UntrustedFileError):
         load_state_dict(evil)
     for script in ("convert_tfcovr_checkpoint", "convert_aim_checkpoint", "convert_openai_clip"):
-        assert _load_script(script).main([str(evil), "--output", str(tmp_path / script)]) == 2, script
+        assert load_script(script).main([str(evil), "--output", str(tmp_path / script)]) == 2, script
         assert not (tmp_path / script).exists()
     assert not marker.exists()
     benign = tmp_path / "benign.ckpt"
@@ -351,7 +346,7 @@ def test_torchscript_archives_are_refused_without_trust_pickle(tmp_path):
     archive = _torchscript_archive(tmp_path / "clip.pt")
     with pytest.raises(UntrustedFileError, match="TorchScript archive.*runs the code stored inside it"):
         load_checkpoint(archive)
-    assert _load_script("convert_openai_clip").main([str(archive), "--output", str(tmp_path / "out")]) == 2
+    assert load_script("convert_openai_clip").main([str(archive), "--output", str(tmp_path / "out")]) == 2
     assert sorted(load_checkpoint(archive, trust_pickle=True)) == ["bias", "weight"]
 
 

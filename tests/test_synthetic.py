@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import re
@@ -35,6 +34,8 @@ from modeling_tfcovr.data.tfcovr_csv import TRIPLET_SCHEMA
 from modeling_tfcovr.errors import DataFormatError
 from modeling_tfcovr.video_io import read_frames
 
+from .conftest import load_script
+
 REPO = Path(__file__).resolve().parents[1]
 SPLITS = ("train", "val", "test")
 SMALL = SyntheticConfig(
@@ -53,19 +54,12 @@ SMALL_ARGS = [
 ]  # fmt: skip
 
 
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory):
     """The same small config built twice with seed 3 (library and CLI) and once with seed 4."""
     root = tmp_path_factory.mktemp("synthetic")
     stats = build_synthetic_benchmark(root / "a", seed=3, config=SMALL)
-    assert _load_script("build_synthetic").main(["--output", str(root / "b"), "--seed", "3", *SMALL_ARGS]) == 0
+    assert load_script("build_synthetic").main(["--output", str(root / "b"), "--seed", "3", *SMALL_ARGS]) == 0
     build_synthetic_benchmark(root / "c", seed=4, config=SMALL)
     return {"a": root / "a", "b": root / "b", "c": root / "c", "stats": stats}
 
@@ -305,7 +299,7 @@ def test_labels_and_config_validation(tmp_path):
 @pytest.mark.slow
 def test_default_build_is_fast_enough(tmp_path):
     start = time.perf_counter()
-    assert _load_script("build_synthetic").main(["--output", str(tmp_path / "gym"), "--seed", "0", "--quiet"]) == 0
+    assert load_script("build_synthetic").main(["--output", str(tmp_path / "gym"), "--seed", "0", "--quiet"]) == 0
     assert time.perf_counter() - start < 120
     stats = json.loads((tmp_path / "gym" / "stats.json").read_text())
     assert {split: stats["splits"][split]["clips"] for split in SPLITS} == {"train": 1152, "val": 144, "test": 144}

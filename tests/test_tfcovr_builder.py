@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -19,6 +18,8 @@ from modeling_tfcovr.data.tfcovr_csv import (
     find_split_csvs,
 )
 from modeling_tfcovr.errors import DataFormatError
+
+from .conftest import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_HEADER = ["query_video", "target_video", "label1", "label2", "modification"]
@@ -90,12 +91,6 @@ def _hub_copy(tmp_path: Path) -> Path:
     shutil.copy(REPO / "hub_dataset" / "README.md", output / "README.md")
     return output
 
-
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _rows(path: Path) -> list[dict]:
@@ -219,7 +214,7 @@ def test_skip_invalid_writes_valid_rows_and_report(tmp_path):
         ],
     )
     output = _hub_copy(tmp_path)
-    script = _load_script("build_tfcovr")
+    script = load_script("build_tfcovr")
     assert script.main(["--csv-dir", str(csv_dir), "--output", str(output), "--skip-invalid"]) == 0
 
     test = _rows(output / "data" / "test.parquet")
@@ -289,7 +284,7 @@ def test_missing_header_column_is_a_file_error_even_when_skipping(tmp_path):
 def test_cli_reports_invalid_rows_and_fails(tmp_path, capsys):
     csv_dir = _write_valid_csvs(tmp_path / "csv")
     _write_csv(csv_dir / "val_finegd.csv", TRAIN_HEADER, [[GYM_Q, GYM_T1, LABEL_A, LABEL_B, "{1: 2"]])
-    script = _load_script("build_tfcovr")
+    script = load_script("build_tfcovr")
     assert script.main(["--csv-dir", str(csv_dir), "--output", str(tmp_path / "out")]) == 1
     assert "val_finegd.csv row 1 (line 2; the header is line 1): cannot parse 'modification'" in capsys.readouterr().err
     assert not (tmp_path / "out" / "data").exists()

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -16,17 +15,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from .conftest import load_script
 from .training_fixtures import build_embedding_world, stage2_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "train_retrieval.py"
 
-
-def _load_script(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +33,7 @@ def _history(output_dir: Path) -> list[dict]:
 
 
 def test_stage2_loss_falls_and_validation_map_rises(world, tmp_path):
-    metrics = _load_script(SCRIPT).main(stage2_arguments(world, tmp_path / "run", eval_on_start=True))
+    metrics = load_script("train_retrieval").main(stage2_arguments(world, tmp_path / "run", eval_on_start=True))
     history = _history(tmp_path / "run")
     evaluations = [h for h in history if "eval_map@10" in h]
     losses = [h["loss"] for h in history if "loss" in h]
