@@ -42,12 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 
-try:
-    from modeling_tfcovr.benchmarking import BenchmarkReport, Timing, command_line, format_table, ratio
-except ImportError:  # running from a checkout without installing the package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from modeling_tfcovr.benchmarking import BenchmarkReport, Timing, command_line, format_table, ratio
-
+from modeling_tfcovr.benchmarking import BenchmarkReport, Timing, command_line, format_table, ratio
 from modeling_tfcovr.data.synthetic import SyntheticConfig, render_clip, split_clips
 from modeling_tfcovr.training.data import VideoClipDataset, VideoCollator
 from modeling_tfcovr.video_io import read_frames

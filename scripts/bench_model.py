@@ -24,12 +24,7 @@ from typing import Any
 
 import torch
 
-try:
-    from modeling_tfcovr.benchmarking import BenchmarkReport, PeakMemory, command_line, format_table, ratio, time_call
-except ImportError:  # running from a checkout without installing the package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from modeling_tfcovr.benchmarking import BenchmarkReport, PeakMemory, command_line, format_table, ratio, time_call
-
+from modeling_tfcovr.benchmarking import BenchmarkReport, PeakMemory, command_line, format_table, ratio, time_call
 from modeling_tfcovr.configuration_tfcovr import TFCoVRVisionConfig
 from modeling_tfcovr.modeling_tfcovr import TFCoVRVisionModel
 

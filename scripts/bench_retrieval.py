@@ -37,33 +37,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-try:
-    from modeling_tfcovr.benchmarking import (
-        BenchmarkReport,
-        PeakMemory,
-        command_line,
-        current_rss_bytes,
-        format_bytes,
-        format_table,
-        ratio,
-        release_memory,
-        time_call,
-    )
-    from modeling_tfcovr.retrieval_index import RetrievalIndex
-except ImportError:  # running from a checkout without installing the package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from modeling_tfcovr.benchmarking import (
-        BenchmarkReport,
-        PeakMemory,
-        command_line,
-        current_rss_bytes,
-        format_bytes,
-        format_table,
-        ratio,
-        release_memory,
-        time_call,
-    )
-    from modeling_tfcovr.retrieval_index import RetrievalIndex
+from modeling_tfcovr.benchmarking import (
+    BenchmarkReport,
+    PeakMemory,
+    command_line,
+    current_rss_bytes,
+    format_bytes,
+    format_table,
+    ratio,
+    release_memory,
+    time_call,
+)
+from modeling_tfcovr.retrieval_index import RetrievalIndex
 
 GENERATION_CHUNK = 65536
 NORMALIZE_CHUNK = 4096

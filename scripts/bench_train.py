@@ -42,12 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 
-try:
-    from modeling_tfcovr.benchmarking import BenchmarkReport, PeakMemory, Timing, command_line, format_table, ratio
-except ImportError:  # running from a checkout without installing the package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from modeling_tfcovr.benchmarking import BenchmarkReport, PeakMemory, Timing, command_line, format_table, ratio
-
+from modeling_tfcovr.benchmarking import BenchmarkReport, PeakMemory, Timing, command_line, format_table, ratio
 from modeling_tfcovr.configuration_tfcovr import TFCoVRConfig
 from modeling_tfcovr.modeling_tfcovr import TFCoVRModel
 from modeling_tfcovr.processing_tfcovr import TFCoVRProcessor

@@ -12,11 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-try:
-    from modeling_tfcovr.convert.clip_tokenizer import build_clip_tokenizer
-except ImportError:  # running from a checkout without installing the package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from modeling_tfcovr.convert.clip_tokenizer import build_clip_tokenizer
+from modeling_tfcovr.convert.clip_tokenizer import build_clip_tokenizer
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,11 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-try:
-    from modeling_tfcovr.data.synthetic import SyntheticConfig, build_synthetic_benchmark
-except ImportError:  # running from a checkout without installing the package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from modeling_tfcovr.data.synthetic import SyntheticConfig, build_synthetic_benchmark
+from modeling_tfcovr.data.synthetic import SyntheticConfig, build_synthetic_benchmark
 
 
 def parse_rotations(text: str) -> tuple[float, ...]:

@@ -16,13 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-try:
-    from modeling_tfcovr.data.tfcovr_csv import REPORT_FILENAME, build_tfcovr_dataset
-    from modeling_tfcovr.errors import TFCoVRError
-except ImportError:  # running from a checkout without installing the package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from modeling_tfcovr.data.tfcovr_csv import REPORT_FILENAME, build_tfcovr_dataset
-    from modeling_tfcovr.errors import TFCoVRError
+from modeling_tfcovr.data.tfcovr_csv import REPORT_FILENAME, build_tfcovr_dataset
+from modeling_tfcovr.errors import TFCoVRError
 
 
 def build_parser() -> argparse.ArgumentParser:

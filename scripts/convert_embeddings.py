@@ -14,13 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-try:
-    from modeling_tfcovr.data.embeddings import convert_pickle_embeddings
-    from modeling_tfcovr.errors import TFCoVRError, UntrustedFileError
-except ImportError:  # running from a checkout without installing the package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from modeling_tfcovr.data.embeddings import convert_pickle_embeddings
-    from modeling_tfcovr.errors import TFCoVRError, UntrustedFileError
+from modeling_tfcovr.data.embeddings import convert_pickle_embeddings
+from modeling_tfcovr.errors import TFCoVRError, UntrustedFileError
 
 
 def build_parser() -> argparse.ArgumentParser:

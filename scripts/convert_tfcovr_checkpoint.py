@@ -23,13 +23,8 @@ import logging
 import sys
 from pathlib import Path
 
-try:
-    from modeling_tfcovr.convert import convert_tfcovr_checkpoint
-    from modeling_tfcovr.errors import TFCoVRError, UntrustedFileError
-except ImportError:  # running from a checkout without installing the package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from modeling_tfcovr.convert import convert_tfcovr_checkpoint
-    from modeling_tfcovr.errors import TFCoVRError, UntrustedFileError
+from modeling_tfcovr.convert import convert_tfcovr_checkpoint
+from modeling_tfcovr.errors import TFCoVRError, UntrustedFileError
 
 
 def build_parser() -> argparse.ArgumentParser:
