@@ -481,6 +481,22 @@ class BenchmarkReport:
         return write_json(path, {**asdict(self), "passed": self.passed})
 
 
+def parse_benchmark_args(parser, argv: Sequence[str] | None, quick: Mapping[str, Any]):
+    """Parses `argv`; with `--quick`, every option the user left at its default takes its `quick` value."""
+    args = parser.parse_args(argv)
+    if args.quick:
+        defaults = parser.parse_args([])
+        for key, value in quick.items():
+            if getattr(args, key) == getattr(defaults, key):
+                setattr(args, key, value)
+    return args
+
+
+def settings_of(args) -> dict[str, Any]:
+    """The parsed options as JSON-ready settings (paths as strings)."""
+    return {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
+
+
 def command_line(script: str, argv: Sequence[str] | None) -> str:
     """The command that ran `script` with `argv` (or `sys.argv[1:]`), for the reports."""
     args = list(sys.argv[1:] if argv is None else argv)

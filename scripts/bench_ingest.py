@@ -42,7 +42,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from modeling_tfcovr.benchmarking import BenchmarkReport, Timing, command_line, format_table, ratio
+from modeling_tfcovr.benchmarking import (
+    BenchmarkReport,
+    Timing,
+    command_line,
+    format_table,
+    parse_benchmark_args,
+    ratio,
+    settings_of,
+)
 from modeling_tfcovr.data.synthetic import SyntheticConfig, render_clip, split_clips
 from modeling_tfcovr.training.data import VideoClipDataset, VideoCollator
 from modeling_tfcovr.video_io import read_frames
@@ -326,17 +334,11 @@ def bench_set(name: str, paths: list[str], size: int, args: argparse.Namespace, 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the benchmark; returns 0 when our frames equal decord's, 1 otherwise."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.quick:
-        defaults = parser.parse_args([])
-        for key, value in QUICK.items():
-            if getattr(args, key) == getattr(defaults, key):
-                setattr(args, key, value)
+    args = parse_benchmark_args(build_parser(), argv, QUICK)
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
     started = time.perf_counter()
     report = BenchmarkReport("ingest", command_line("scripts/bench_ingest.py", argv),
-                             {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()})
+                             settings_of(args))
 
     folder = args.clip_dir or Path(tempfile.mkdtemp(prefix="bench_ingest_"))
     try:

@@ -24,7 +24,16 @@ from typing import Any
 
 import torch
 
-from modeling_tfcovr.benchmarking import BenchmarkReport, PeakMemory, command_line, format_table, ratio, time_call
+from modeling_tfcovr.benchmarking import (
+    BenchmarkReport,
+    PeakMemory,
+    command_line,
+    format_table,
+    parse_benchmark_args,
+    ratio,
+    settings_of,
+    time_call,
+)
 from modeling_tfcovr.configuration_tfcovr import TFCoVRVisionConfig
 from modeling_tfcovr.modeling_tfcovr import TFCoVRVisionModel
 
@@ -124,16 +133,10 @@ def compare(model: TFCoVRVisionModel, pixels: torch.Tensor, device: torch.device
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the benchmark; returns 0 when SDPA and eager outputs agree, 1 otherwise."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.quick:
-        defaults = parser.parse_args([])
-        for key, value in QUICK.items():
-            if getattr(args, key) == getattr(defaults, key):
-                setattr(args, key, value)
+    args = parse_benchmark_args(build_parser(), argv, QUICK)
     started = time.perf_counter()
     report = BenchmarkReport("model", command_line("scripts/bench_model.py", argv),
-                             {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()})
+                             settings_of(args))
     model = build_model(args)
     config = model.config
     size = config.image_size

@@ -44,8 +44,10 @@ from modeling_tfcovr.benchmarking import (
     current_rss_bytes,
     format_bytes,
     format_table,
+    parse_benchmark_args,
     ratio,
     release_memory,
+    settings_of,
     time_call,
 )
 from modeling_tfcovr.retrieval_index import RetrievalIndex
@@ -411,17 +413,11 @@ def bench_faiss(args: argparse.Namespace, report: BenchmarkReport) -> list[dict[
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the benchmark; returns 0 when our rankings equal the baselines', 1 otherwise."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.quick:
-        defaults = parser.parse_args([])
-        for key, value in QUICK.items():
-            if getattr(args, key) == getattr(defaults, key):
-                setattr(args, key, value)
+    args = parse_benchmark_args(build_parser(), argv, QUICK)
     args.exact_queries = min(args.exact_queries, args.faiss_queries)
     started = time.perf_counter()
     report = BenchmarkReport("retrieval", command_line("scripts/bench_retrieval.py", argv),
-                             {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()})
+                             settings_of(args))
     print(f"torch threads {torch.get_num_threads()}, {report.machine['cpu_model']}", flush=True)
 
     if not args.skip_exact:

@@ -42,7 +42,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from modeling_tfcovr.benchmarking import BenchmarkReport, PeakMemory, Timing, command_line, format_table, ratio
+from modeling_tfcovr.benchmarking import (
+    BenchmarkReport,
+    PeakMemory,
+    Timing,
+    command_line,
+    format_table,
+    parse_benchmark_args,
+    ratio,
+    settings_of,
+)
 from modeling_tfcovr.configuration_tfcovr import TFCoVRConfig
 from modeling_tfcovr.modeling_tfcovr import TFCoVRModel
 from modeling_tfcovr.processing_tfcovr import TFCoVRProcessor
@@ -211,16 +220,10 @@ def make_optimizer(model: TFCoVRModel, fused: bool) -> torch.optim.Optimizer:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the benchmark; returns 0 when the first-step losses are equal, 1 otherwise."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.quick:
-        defaults = parser.parse_args([])
-        for key, value in QUICK.items():
-            if getattr(args, key) == getattr(defaults, key):
-                setattr(args, key, value)
+    args = parse_benchmark_args(build_parser(), argv, QUICK)
     started = time.perf_counter()
     report = BenchmarkReport("train", command_line("scripts/bench_train.py", argv),
-                             {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()})
+                             settings_of(args))
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
 
