@@ -159,11 +159,24 @@ def test_stage1_killed_and_resumed_ends_with_the_same_metrics(tmp_path):
         return [sys.executable, str(ROOT / "scripts" / "train_classifier.py"),
                 *[part for key, value in options.items() for part in (f"--{key}", str(value))], *extra]
 
+    started = time.monotonic()
     _run(command(tmp_path / "reference"), tmp_path)
+    seconds_per_epoch = (time.monotonic() - started) / TINY_STAGE1["num_train_epochs"]
     output = tmp_path / "run"
-    delay = _kill_at_a_random_moment(command(output), tmp_path, lambda: latest_complete_checkpoint(output) is not None,
-                                     max_delay=2.0)
-    assert not (output / "log_history.json").exists(), f"it really died before the end (delay {delay:.2f} s)"
+    # Kill somewhere inside a random epoch of the first half (a fixed delay after the first checkpoint can outlast the
+    # whole run on a fast machine): wait for that epoch's checkpoint, then up to one epoch's time more.
+    kill_after_epoch = random.Random().randint(1, TINY_STAGE1["num_train_epochs"] // 2)
+
+    def reached_epoch() -> bool:
+        checkpoint = latest_complete_checkpoint(output)
+        try:
+            return checkpoint is not None and json.loads(
+                (Path(checkpoint) / "trainer_state.json").read_text())["epoch"] >= kill_after_epoch
+        except (json.JSONDecodeError, FileNotFoundError):  # being written, or rotated away, right now
+            return False
+
+    delay = _kill_at_a_random_moment(command(output), tmp_path, reached_epoch, max_delay=seconds_per_epoch)
+    assert not (output / "log_history.json").exists(), f"it really died before the end (epoch {kill_after_epoch} + {delay:.2f} s)"
     checkpoint = latest_complete_checkpoint(output)
     assert checkpoint is not None
     state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
