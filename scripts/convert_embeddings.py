@@ -1,47 +1,14 @@
 #!/usr/bin/env python
 """Converts the official TF-CoVR embeddings (a stream of pickled {video_id: tensor} dicts) to parquet.
 
-Example:
-    python scripts/convert_embeddings.py aim_embeddings_12f_all_files.pkl --output aim.parquet --trust-pickle
-
-Unpickling a file can execute arbitrary code hidden in it, so the conversion only runs with
---trust-pickle: pass it only for files from a source you trust.
+The command is `modeling_tfcovr.commands.convert_embeddings` (installed as `tfcovr-convert-embeddings`); `--help` lists
+its options.
 """
 
-from __future__ import annotations
-
-import argparse
 import sys
-from pathlib import Path
 
-from modeling_tfcovr.data.embeddings import convert_pickle_embeddings
-from modeling_tfcovr.errors import TFCoVRError, UntrustedFileError
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("input", type=Path, help="the pickle stream of {video_id: tensor} dicts")
-    parser.add_argument("--output", type=Path, required=True, help="parquet file to write")
-    parser.add_argument("--trust-pickle", action="store_true", help="I trust this file: allow unpickling it")
-    parser.add_argument("--dim", type=int, default=None, help="expected embedding dimension (e.g. 768)")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        result = convert_pickle_embeddings(
-            args.input, args.output, trust_pickle=args.trust_pickle, expected_dim=args.dim
-        )
-    except UntrustedFileError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except TFCoVRError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"wrote {result['num_embeddings']} embeddings of dimension {result['dim']} to {result['output']}")
-    return 0
-
+from modeling_tfcovr.commands import run
+from modeling_tfcovr.commands.convert_embeddings import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -3,40 +3,14 @@
 evaluation with baselines, pipeline, report). Run it through `make demo`, which sets up the
 environment first.
 
-    python scripts/demo.py --seed 0 --output-dir runs/demo
+The command is `modeling_tfcovr.commands.demo` (installed as `tfcovr-demo`); `--help` lists
+its options.
 """
 
-from __future__ import annotations
-
-import argparse
 import sys
 
-from modeling_tfcovr.demo import DemoConfig, run_demo
-
-QUICK = dict(stage1_epochs=1, stage2_epochs=1, num_frames=4, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-             num_attention_heads=2, combiner_projection_dim=32, combiner_hidden_dim=32, num_examples=2,
-             synthetic=dict(train_clips_per_label=2, val_clips_per_label=2, test_clips_per_label=2, num_frames=8,
-                            rotations=(0.5, 1.0)))
-
-
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output-dir", default="runs/demo")
-    parser.add_argument("--stage1-epochs", type=float, help="override the stage-1 epochs")
-    parser.add_argument("--stage2-epochs", type=float, help="override the stage-2 epochs")
-    parser.add_argument("--num-frames", type=int, help="frames per clip of the temporal encoder")
-    parser.add_argument("--text-model", help="a transformers text encoder folder (default: the bundled MiniLM)")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test (results are meaningless)")
-    args = parser.parse_args(argv)
-
-    options = dict(QUICK) if args.quick else {}
-    options["seed"] = args.seed
-    for name in ("stage1_epochs", "stage2_epochs", "num_frames", "text_model"):
-        if getattr(args, name) is not None:
-            options[name] = getattr(args, name)
-    return run_demo(args.output_dir, DemoConfig(**options))
-
+from modeling_tfcovr.commands import run
+from modeling_tfcovr.commands.demo import main
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(run(main))

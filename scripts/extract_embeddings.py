@@ -1,81 +1,14 @@
 #!/usr/bin/env python
 """Embed a set of videos with a TF-CoVR video encoder into an embeddings dataset.
 
-    python scripts/extract_embeddings.py --model runs/stage1 --videos data/synthetic/videos \
-        --output runs/embeddings
-
-`--videos` is a folder of video files (ids = file stems), a text file with one path per line, or a
-clips/triplets parquet with a `video` or `video_id` column (with `--video-root`). Rerunning skips
-finished shards; undecodable videos are listed in `failures-*.jsonl`. Under `torchrun` each
-process takes its own shards.
+The command is `modeling_tfcovr.commands.extract_embeddings` (installed as `tfcovr-extract-embeddings`); `--help` lists
+its options.
 """
 
-from __future__ import annotations
-
-import argparse
-import json
 import sys
-from pathlib import Path
 
-import torch
-
-from modeling_tfcovr.errors import TFCoVRError
-from modeling_tfcovr.modeling_tfcovr import load_vision_encoder
-from modeling_tfcovr.training.extract import extract_embeddings, read_failures
-from modeling_tfcovr.video_io import VIDEO_EXTENSIONS, resolve_relative_video_path, resolve_video_path
-from modeling_tfcovr.video_processing_tfcovr import TFCoVRVideoProcessor
-
-
-def list_videos(source: str, video_root: str | None = None) -> list[tuple[str, str]]:
-    """`(video_id, path)` pairs from a folder, a list file, or a parquet table."""
-    path = Path(source)
-    if path.is_dir():
-        return [(p.stem, str(p)) for p in sorted(path.iterdir()) if p.suffix.lower() in VIDEO_EXTENSIONS]
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        rows = pq.read_table(path).to_pylist()
-        root = Path(video_root or path.parent)
-        # Paths and ids in a table are data, not trusted: none may lead outside the video root.
-        if rows and "video" in rows[0]:
-            return sorted({(Path(r["video"]).stem, str(resolve_relative_video_path(root, r["video"]))) for r in rows})
-        return sorted({(r["video_id"], str(resolve_video_path(root, r["video_id"]))) for r in rows})
-    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    return [(Path(line).stem, line) for line in lines]
-
-
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="TF-CoVR folder (stage 1 or 2) or transformers CLIP checkpoint")
-    parser.add_argument("--videos", required=True)
-    parser.add_argument("--video-root", default=None)
-    parser.add_argument("--output", required=True, help="output folder of parquet shards")
-    parser.add_argument("--shard-size", type=int, default=1024)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--num-workers", type=int, default=2)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args(argv)
-
-    if torch.cuda.is_available() and "LOCAL_RANK" in __import__("os").environ:
-        args.device = f"cuda:{__import__('os').environ['LOCAL_RANK']}"
-    encoder = load_vision_encoder(args.model).to(args.device)
-    try:
-        video_processor = TFCoVRVideoProcessor.from_pretrained(args.model)
-    except (OSError, ValueError):
-        size = encoder.config.image_size
-        video_processor = TFCoVRVideoProcessor(num_frames=encoder.config.num_frames, size={"shortest_edge": size},
-                                               crop_size={"height": size, "width": size})
-    videos = list_videos(args.videos, args.video_root)
-    summary = extract_embeddings(encoder, video_processor, videos, args.output, args.shard_size, args.batch_size,
-                                 args.num_workers)
-    result = {**summary.__dict__, "videos": len(videos), "failures_total": len(read_failures(args.output))}
-    print(json.dumps(result, indent=2))
-    return result
-
+from modeling_tfcovr.commands import run
+from modeling_tfcovr.commands.extract_embeddings import main
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except TFCoVRError as error:  # bad input: say what and where, without a traceback
-        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
-        sys.exit(1)
+    sys.exit(run(main))

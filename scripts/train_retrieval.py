@@ -1,38 +1,14 @@
 #!/usr/bin/env python
 """Stage 2: train TF-CoVR's text projection and combiner with HN-NCE.
 
-From precomputed video embeddings (the official way; converted TF-CoVR embeddings work):
-
-    python scripts/train_retrieval.py --triplets hub_dataset --embeddings embeddings.parquet \
-        --vision_model_path runs/stage1 --text_model_path path/to/clip --output_dir runs/stage2
-
-or from raw videos with `--video_root` instead of `--embeddings`. All `TrainingArguments` options
-apply (`--per_device_train_batch_size`, `--fp16`, `--resume_from_checkpoint`, ...); `torchrun` and
-`accelerate launch` gather the negatives of all processes.
+The command is `modeling_tfcovr.commands.train_retrieval` (installed as `tfcovr-train-retrieval`); `--help` lists
+its options.
 """
 
-from __future__ import annotations
-
-import json
 import sys
 
-from transformers import HfArgumentParser
-
-from modeling_tfcovr.training.stage2 import (
-    RetrievalDataArguments,
-    RetrievalModelArguments,
-    RetrievalTrainingArguments,
-    train_retrieval,
-)
-
-
-def main(argv: list[str] | None = None) -> dict:
-    parser = HfArgumentParser((RetrievalModelArguments, RetrievalDataArguments, RetrievalTrainingArguments))
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-    metrics = train_retrieval(model_args, data_args, training_args)
-    print(json.dumps(metrics, indent=2))
-    return metrics
-
+from modeling_tfcovr.commands import run
+from modeling_tfcovr.commands.train_retrieval import main
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(run(main))

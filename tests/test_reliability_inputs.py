@@ -699,7 +699,7 @@ def test_evaluation_reports_targets_absent_from_the_gallery(saved_model, tmp_pat
                                                      ("q_missing", "", ["t0"])])
     ids = ["q0", "q1", "q2", "t0", "t1", "t3"]  # t2 has no embedding, nor has q_missing
     embeddings = write_embeddings_parquet(tmp_path / "e.parquet", ids, np.random.default_rng(0).normal(size=(6, 32)))
-    script = load_script("evaluate_retrieval")
+    script = load_script("evaluate")
     report = script.main(["--model", str(saved_model), "--triplets", str(triplets), "--embeddings", str(embeddings),
                           "--output-dir", str(tmp_path / "eval"), "--k", "1,3"])
     assert report["missing_gallery_videos"] == ["t2"]
@@ -718,7 +718,7 @@ def test_evaluation_reports_targets_absent_from_the_gallery(saved_model, tmp_pat
 def test_evaluation_refuses_unsafe_ids_and_wrong_dimensions(saved_model, tmp_path):
     world = _outside_world(tmp_path)
     triplets = _triplets(tmp_path / "test.parquet", [("inside", "", ["inside"]), ("../outside", "", ["inside"])])
-    script = load_script("evaluate_retrieval")
+    script = load_script("evaluate")
     with pytest.raises(UnsafePathError, match="video id '../outside' is not a plain file name"):
         script.main(["--model", str(saved_model), "--triplets", str(triplets), "--video-root", str(world["root"]),
                      "--output-dir", str(tmp_path / "eval")])

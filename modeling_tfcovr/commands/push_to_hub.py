@@ -1,0 +1,39 @@
+"""Publish a trained TF-CoVR model folder (weights, processor, code through auto_map, model card)
+or the dataset folder to the Hugging Face Hub.
+
+    python scripts/push_to_hub.py runs/demo/tfcovr-synthetic --repo-id ucf/tfcovr-base
+    python scripts/push_to_hub.py hub_dataset --repo-id ucf/tf-covr --repo-type dataset
+    python scripts/push_to_hub.py runs/demo/tfcovr-synthetic --repo-id ucf/tfcovr-base --dry-run
+
+`--dry-run` assembles and lists exactly what would be uploaded, without network access.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..publishing import plan_upload, upload
+from . import run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder")
+    parser.add_argument("--repo-id", required=True)
+    parser.add_argument("--repo-type", default="model", choices=["model", "dataset"])
+    parser.add_argument("--private", action="store_true")
+    parser.add_argument("--dry-run", action="store_true", help="list what would be uploaded and stop")
+    args = parser.parse_args(argv)
+    plan = plan_upload(args.folder, args.repo_id, args.repo_type)
+    print(plan.describe())
+    if args.dry_run:
+        print("dry run: nothing uploaded")
+        return 0
+    print(upload(plan, private=args.private))
+    return 0
+
+
+def cli() -> None:
+    """Console script `tfcovr-push-to-hub`."""
+    sys.exit(run(main))
