@@ -37,7 +37,8 @@ def plan_upload(folder: str | os.PathLike, repo_id: str, repo_type: str = "model
     """Lists the files an upload of `folder` would send and checks that the folder is complete.
 
     A model folder must have its config, safetensors weights, model card and — for loading with
-    `trust_remote_code` — every code file that `auto_map` names. A dataset folder must have its card.
+    `trust_remote_code` — every code file that `auto_map` and `custom_pipelines` name. A dataset
+    folder must have its card and a file for every `data_files` pattern of the card's `configs:`.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -51,11 +52,40 @@ def plan_upload(folder: str | os.PathLike, repo_id: str, repo_type: str = "model
     required = MODEL_REQUIRED if repo_type == "model" else DATASET_REQUIRED
     missing = [name for name in required if name not in names]
     if repo_type == "model" and (folder / "config.json").exists():
-        auto_map = json.loads((folder / "config.json").read_text()).get("auto_map", {})
-        missing += sorted({f"{ref.split('.')[0]}.py" for ref in auto_map.values()} - names)
+        missing += _missing_code_files(json.loads((folder / "config.json").read_text()), names)
+    if repo_type == "dataset" and "README.md" in names:
+        missing += _missing_data_files(folder / "README.md", names)
     if missing:
         raise TFCoVRError(f"{folder} is not ready to publish: missing {', '.join(missing)}")
     return UploadPlan(repo_id, repo_type, folder, files)
+
+
+def _missing_code_files(config: dict, names: set[str]) -> list[str]:
+    """The code files that `auto_map` and `custom_pipelines` name (what `trust_remote_code` imports)
+    and that are not in the folder."""
+    references = list(config.get("auto_map", {}).values())
+    references += [pipeline.get("impl", "") for pipeline in config.get("custom_pipelines", {}).values()]
+    # an auto_map entry is "module.Class", or a list [slow, fast] for tokenizers (None for a missing one)
+    modules = {ref.split(".")[0] for entry in references for ref in (entry if isinstance(entry, list) else [entry]) if ref}
+    return sorted(f"{module}.py" for module in modules if f"{module}.py" not in names)
+
+
+def _missing_data_files(card: Path, names: set[str]) -> list[str]:
+    """The `data_files` patterns of the card's `configs:` that match no file of the folder: a card
+    whose data has not been built yet would publish a dataset that does not load."""
+    from huggingface_hub import metadata_load
+
+    patterns = []
+    for config in (metadata_load(card) or {}).get("configs", []):
+        data_files = config.get("data_files", [])
+        for entry in data_files if isinstance(data_files, list) else [data_files]:
+            paths = entry.get("path", []) if isinstance(entry, dict) else entry
+            patterns += [paths] if isinstance(paths, str) else list(paths)
+    missing = [pattern for pattern in patterns if not any(fnmatch.fnmatch(name, pattern) for name in names)]
+    if not missing:
+        return []
+    return [", ".join(missing) + " (the data files the card's configs name; a builder such as scripts/build_tfcovr.py "
+            "writes them)"]
 
 
 def upload(plan: UploadPlan, private: bool = False, token: str | None = None, commit_message: str | None = None) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import math
 import sys
 import types
@@ -404,11 +405,13 @@ def test_stage2_checkpoint_missing_parts_is_rejected(official_checkpoint, tmp_pa
 
 
 def test_stage2_folder_gets_a_processor_with_the_clip_tokenizer(tmp_path):
-    """With the real CLIP vocabulary size, the converted folder also holds a TFCoVRProcessor."""
+    """With the real CLIP vocabulary size, the converted folder also holds a TFCoVRProcessor, the pipeline's code
+    and a model card: it is ready for pipeline(...) and for publishing."""
     from transformers import AutoProcessor
 
     from modeling_tfcovr import TFCoVRConfig
-    from modeling_tfcovr.convert.tfcovr import _save_processor
+    from modeling_tfcovr.convert.tfcovr import _save_converted
+    from modeling_tfcovr.publishing import plan_upload
 
     config = TFCoVRConfig(
         vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, image_size=32, patch_size=8, num_frames=4),
@@ -416,8 +419,12 @@ def test_stage2_folder_gets_a_processor_with_the_clip_tokenizer(tmp_path):
                          projection_dim=24, vocab_size=49408, max_position_embeddings=77, bos_token_id=49406, eos_token_id=49407, pad_token_id=0),
         embed_dim=32, combiner_projection_dim=48, combiner_hidden_dim=64,
     )
-    _save_processor(TFCoVRModel(config), tmp_path)
+    _save_converted(TFCoVRModel(config), tmp_path, "best_val.ckpt", None, save_processor=True)
     processor = AutoProcessor.from_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["custom_pipelines"]["composed-video-retrieval"]["impl"] == "pipeline_tfcovr.ComposedVideoRetrievalPipeline"
+    assert "Converted from the official TF-CoVR stage-2 checkpoint `best_val.ckpt`" in (tmp_path / "README.md").read_text()
+    assert "pipeline_tfcovr.py" in [name for name, _ in plan_upload(tmp_path, "ucf/tfcovr-base").files]
     assert processor.video_processor.num_frames == 4
     ids = processor(text=["Show it with 2.5 turns instead of 1.5!"])["input_ids"][0].tolist()
     assert ids[0] == 49406 and ids[-1] == 49407

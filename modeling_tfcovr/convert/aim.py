@@ -244,10 +244,17 @@ def convert_aim_checkpoint(
         model.load_state_dict(converted, strict=True)
     model.eval()
     if output_dir is not None:
+        from ..model_card import write_model_card
+
         output_dir = Path(output_dir)
         model.save_pretrained(output_dir)
         if save_video_processor:
             video_processor_for(vision_config).save_pretrained(output_dir)
+        write_model_card(output_dir, "classification",
+                         training_data=f"Converted from the AIM checkpoint `{Path(checkpoint_path).name}`"
+                                       + (f" ({len(model.config.id2label)} action classes)"
+                                          if isinstance(model, TFCoVRForVideoClassification) else " (video encoder only)")
+                                       + ".")
     return model
 
 

@@ -175,35 +175,51 @@ def convert_tfcovr_checkpoint(
     model.eval()
 
     if output_dir is not None:
-        output_dir = Path(output_dir)
-        model.save_pretrained(output_dir)
-        if save_processor:
-            _save_processor(model, output_dir)
+        _save_converted(model, Path(output_dir), Path(checkpoint_path).name, vision_checkpoint, save_processor)
     return model
 
 
-def _save_processor(model: TFCoVRModel, output_dir: Path) -> None:
-    """Saves a processor (CLIP tokenizer + video processor), or only the video processor when the
+def _save_converted(model: TFCoVRModel, output_dir: Path, checkpoint_name: str,
+                    vision_checkpoint: str | os.PathLike | None, save_processor: bool) -> None:
+    """Saves the model with a model card; with its processor (CLIP tokenizer + video processor) also
+    the pipeline code, so that `pipeline("composed-video-retrieval", model=output_dir,
+    trust_remote_code=True)` works. Without the `clip` package, or when its vocabulary does not fit
+    the text tower, only the video processor is saved."""
+    from ..model_card import write_model_card
+    from ..pipeline_tfcovr import save_for_pipeline
+
+    processor = _clip_processor(model) if save_processor else None
+    if processor is not None:
+        save_for_pipeline(model, processor, output_dir)
+    else:
+        model.save_pretrained(output_dir)
+        if save_processor:
+            video_processor_for(model.config.vision_config).save_pretrained(output_dir)
+    encoder = f"the video encoder from {Path(vision_checkpoint).name}" if vision_checkpoint else \
+        "a video encoder with random weights (use precomputed AIM embeddings)"
+    write_model_card(output_dir, "retrieval",
+                     training_data=f"Converted from the official TF-CoVR stage-2 checkpoint `{checkpoint_name}` "
+                                   f"(trained on the TF-CoVR triplets), with {encoder}.")
+
+
+def _clip_processor(model: TFCoVRModel):
+    """A [`TFCoVRProcessor`] with OpenAI's CLIP tokenizer, or `None` (with a warning) when the
     `clip` package is missing or its vocabulary does not fit the text tower."""
-    video_processor = video_processor_for(model.config.vision_config)
     try:
         from .clip_tokenizer import build_clip_tokenizer
 
         tokenizer = build_clip_tokenizer()
     except ImportError as error:
         logger.warning("no tokenizer saved: %s", error)
-        tokenizer = None
-    if tokenizer is not None and len(tokenizer) != model.config.text_config.vocab_size:
+        return None
+    if len(tokenizer) != model.config.text_config.vocab_size:
         logger.warning(
             "no tokenizer saved: the CLIP vocabulary has %d tokens, the text tower %d", len(tokenizer), model.config.text_config.vocab_size
         )
-        tokenizer = None
-    if tokenizer is None:
-        video_processor.save_pretrained(output_dir)
-        return
+        return None
     from ..processing_tfcovr import TFCoVRProcessor
 
-    TFCoVRProcessor(video_processor, tokenizer).save_pretrained(output_dir)
+    return TFCoVRProcessor(video_processor_for(model.config.vision_config), tokenizer)
 
 
 __all__ = ["convert_tfcovr_checkpoint", "convert_tfcovr_state_dict", "NO_VISION_ENCODER_NOTE"]

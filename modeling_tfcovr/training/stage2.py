@@ -17,6 +17,7 @@ from ..configuration_tfcovr import TFCoVRConfig
 from ..data.embeddings import read_embeddings
 from ..model_card import write_model_card
 from ..modeling_tfcovr import TFCoVRModel
+from ..pipeline_tfcovr import save_for_pipeline
 from ..processing_tfcovr import TFCoVRProcessor
 from ..retrieval_evaluation import (
     DEFAULT_K_VALUES,
@@ -214,14 +215,14 @@ def train_retrieval(
     trainer.train(resume_from_checkpoint=resolve_resume(training_args))
     metrics = trainer.evaluate() if eval_dataset is not None else {}
     if trainer.is_world_process_zero():
-        trainer.save_model(training_args.output_dir)
+        # model + processor + the pipeline's code: the folder works with pipeline(..., trust_remote_code=True)
+        save_for_pipeline(trainer.model, processor, training_args.output_dir)
         write_log_history(trainer, training_args.output_dir)
-        processor.save_pretrained(training_args.output_dir)
         write_model_card(
             training_args.output_dir, "retrieval",
             training_data=f"{len(train_dataset)} triplets from {data_args.triplets} ({data_args.train_split} split), "
                           f"video embeddings from {data_args.embeddings or data_args.video_root}.",
-            metrics={k.removeprefix("eval_"): v for k, v in metrics.items() if "@" in k},
+            metrics={f"{data_args.eval_split} {k.removeprefix('eval_')}": v for k, v in metrics.items() if "@" in k},
         )
     return metrics
 
