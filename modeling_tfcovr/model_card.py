@@ -9,12 +9,13 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-CITATION = """@inproceedings{gupta2025tfcovr,
-  title     = {From Play to Replay: Composed Video Retrieval for Temporally Fine-Grained Videos},
-  author    = {Gupta, Animesh and others},
-  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
-  year      = {2025},
-  eprint    = {2506.05274},
+# The one citation of the paper: model cards, dataset cards and the README all use it (a test checks).
+CITATION = """@inproceedings{gupta2025playtoreplay,
+  title         = {From Play to Replay: Composed Video Retrieval for Temporally Fine-Grained Videos},
+  author        = {Gupta, Animesh and Parmar, Jay and Dave, Ishan Rajendrakumar and Shah, Mubarak},
+  booktitle     = {Advances in Neural Information Processing Systems (NeurIPS)},
+  year          = {2025},
+  eprint        = {2506.05274},
   archivePrefix = {arXiv}
 }"""
 

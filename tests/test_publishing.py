@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 import modeling_tfcovr as mt
+from modeling_tfcovr.data.tfcovr_csv import build_tfcovr_dataset
 from modeling_tfcovr.errors import TFCoVRError
-from modeling_tfcovr.model_card import write_model_card
+from modeling_tfcovr.model_card import CITATION, write_model_card
 from modeling_tfcovr.publishing import plan_upload
 
 from .conftest import load_script
+from .test_tfcovr_builder import _write_valid_csvs
 
 ROOT = Path(__file__).resolve().parents[1]
-
 
 
 def test_dry_run_lists_model_code_processor_and_card_only(tmp_path, tiny_config, tiny_processor, capsys, monkeypatch):
@@ -46,6 +48,21 @@ def test_incomplete_folders_are_refused(tmp_path, tiny_config):
         plan_upload(folder, "ucf/x")
 
 
-def test_dataset_folder_plan(tmp_path):
-    plan = plan_upload(ROOT / "hub_dataset", "ucf/tf-covr", repo_type="dataset")
-    assert "README.md" in [name for name, _ in plan.files]
+def test_dataset_folder_plan_needs_the_data_files_its_card_names(tmp_path):
+    # The checked-in folder holds the card only: publishing it would give a dataset that does not load.
+    with pytest.raises(TFCoVRError, match=r"data/train\.parquet, data/val\.parquet, data/test\.parquet"):
+        plan_upload(ROOT / "hub_dataset", "ucf/tf-covr", repo_type="dataset")
+
+    folder = tmp_path / "hub_dataset"
+    shutil.copytree(ROOT / "hub_dataset", folder)
+    build_tfcovr_dataset(_write_valid_csvs(tmp_path / "csvs"), folder)
+    plan = plan_upload(folder, "ucf/tf-covr", repo_type="dataset")
+    assert [name for name, _ in plan.files] == ["README.md", "build_report.json", "data/test.parquet",
+                                                "data/train.parquet", "data/val.parquet"]
+
+
+def test_readme_and_cards_cite_the_paper_with_the_same_entry(tmp_path):
+    model_card = write_model_card(tmp_path, "retrieval", training_data="x").read_text(encoding="utf-8")
+    for text in ((ROOT / "README.md").read_text(encoding="utf-8"), (ROOT / "hub_dataset" / "README.md").read_text(encoding="utf-8"),
+                 model_card):
+        assert CITATION in text

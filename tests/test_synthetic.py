@@ -32,6 +32,7 @@ from modeling_tfcovr.data.synthetic import (
 )
 from modeling_tfcovr.data.tfcovr_csv import TRIPLET_SCHEMA
 from modeling_tfcovr.errors import DataFormatError
+from modeling_tfcovr.model_card import CITATION
 from modeling_tfcovr.video_io import read_frames
 
 from .conftest import load_script
@@ -193,7 +194,7 @@ def test_load_dataset_round_trip(builds, tmp_path):
     assert clips["val"].to_list() == _table(directory, "clips", "val")
     assert clips["val"].features["label_id"] == datasets.Value("int64")
     card = (directory / "README.md").read_text()
-    assert "license: mit" in card and "2506.05274" in card and "Why single-frame models must fail" in card
+    assert "license: mit" in card and CITATION in card and "Why single-frame models must fail" in card
 
 
 def test_default_config_sizes_without_rendering():

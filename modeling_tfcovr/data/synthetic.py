@@ -42,6 +42,7 @@ import pyarrow as pa
 import yaml
 
 from ..errors import DataFormatError
+from ..model_card import CITATION
 from ..video_io import write_mp4
 from .tfcovr_csv import SPLITS, TRIPLET_SCHEMA, triplets_to_table, write_files_atomically
 
@@ -997,11 +998,6 @@ MIT. Generated with the `modeling_tfcovr` library (`scripts/build_synthetic.py -
 the task and the triplet format follow TF-CoVR:
 
 ```bibtex
-@article{{gupta2025playtoreplay,
-  title   = {{From Play to Replay: Composed Video Retrieval for Temporally Fine-Grained Videos}},
-  author  = {{Gupta, Animesh and Parmar, Jay and Dave, Ishan Rajendrakumar and Shah, Mubarak}},
-  journal = {{arXiv preprint arXiv:2506.05274}},
-  year    = {{2025}}
-}}
+{CITATION}
 ```
 """
