@@ -1,8 +1,6 @@
-"""Interrupted jobs: embedding extraction and stage-1 training run as real subprocesses, are killed with SIGKILL at a
-random moment once some output exists, then rerun / resumed. They must end with the same outputs as an uninterrupted
-run, keep what was finished, and never take a partial file for a finished one.
-
-Stage 2 has the same test in test_training_stage2.py (`test_resume_after_sigkill_ends_with_the_same_metrics`)."""
+"""Interrupted jobs: embedding extraction and both training stages run as real subprocesses, are killed with SIGKILL
+at a random moment once some output exists, then rerun / resumed. They must end with the same outputs as an
+uninterrupted run, keep what was finished, and never take a partial file for a finished one."""
 
 from __future__ import annotations
 
@@ -28,6 +26,8 @@ from modeling_tfcovr.data.embeddings import read_embeddings
 from modeling_tfcovr.data.synthetic import SyntheticConfig, build_synthetic_benchmark
 from modeling_tfcovr.training.checkpoints import latest_complete_checkpoint
 from modeling_tfcovr.training.extract import read_failures
+
+from .training_fixtures import build_embedding_world, stage2_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -148,24 +148,11 @@ TINY_STAGE1 = {
 }
 
 
-@pytest.mark.slow
-def test_stage1_killed_and_resumed_ends_with_the_same_metrics(tmp_path):
-    config = SyntheticConfig(size=16, num_frames=8, apparatus=("floor",), elements=("turn",), rotations=(1.0, 2.0),
-                             train_clips_per_label=4, val_clips_per_label=2, test_clips_per_label=1)
-    build_synthetic_benchmark(tmp_path / "synthetic", seed=0, config=config)
-
-    def command(output: Path, *extra: str) -> list[str]:
-        options = {**TINY_STAGE1, "dataset_dir": tmp_path / "synthetic", "output_dir": output}
-        return [sys.executable, str(ROOT / "scripts" / "train_classifier.py"),
-                *[part for key, value in options.items() for part in (f"--{key}", str(value))], *extra]
-
-    started = time.monotonic()
-    _run(command(tmp_path / "reference"), tmp_path)
-    seconds_per_epoch = (time.monotonic() - started) / TINY_STAGE1["num_train_epochs"]
-    output = tmp_path / "run"
-    # Kill somewhere inside a random epoch of the first half (a fixed delay after the first checkpoint can outlast the
-    # whole run on a fast machine): wait for that epoch's checkpoint, then up to one epoch's time more.
-    kill_after_epoch = random.Random().randint(1, TINY_STAGE1["num_train_epochs"] // 2)
+def _kill_in_a_random_epoch(command: list[str], cwd: Path, output: Path, num_epochs: int, seconds_per_epoch: float) -> str:
+    """Runs a training `command` (saving a checkpoint every epoch into `output`) and SIGKILLs it somewhere inside a
+    random epoch of the first half: once that epoch's checkpoint exists, after up to one epoch's time more (a fixed
+    delay after the first checkpoint can outlast the whole run on a fast machine). Returns when it was killed."""
+    kill_after_epoch = random.Random().randint(1, num_epochs // 2)
 
     def reached_epoch() -> bool:
         checkpoint = latest_complete_checkpoint(output)
@@ -175,10 +162,18 @@ def test_stage1_killed_and_resumed_ends_with_the_same_metrics(tmp_path):
         except (json.JSONDecodeError, FileNotFoundError):  # being written, or rotated away, right now
             return False
 
-    delay = _kill_at_a_random_moment(command(output), tmp_path, reached_epoch, max_delay=seconds_per_epoch)
-    assert not (output / "log_history.json").exists(), f"it really died before the end (epoch {kill_after_epoch} + {delay:.2f} s)"
+    delay = _kill_at_a_random_moment(command, cwd, reached_epoch, max_delay=seconds_per_epoch)
+    moment = f"killed in epoch {kill_after_epoch} + {delay:.2f} s"
+    assert not (output / "log_history.json").exists(), f"it really died before the end ({moment})"
+    return moment
+
+
+def _resume_and_compare(resume_command: list[str], cwd: Path, output: Path, reference: Path, metric_keys: tuple[str, ...],
+                        moment: str) -> None:
+    """Resumes a killed run from its last complete checkpoint and checks that it ends like the uninterrupted
+    `reference`: the same final metrics, the same loss at every step logged after the resume, identical weights."""
     checkpoint = latest_complete_checkpoint(output)
-    assert checkpoint is not None
+    assert checkpoint is not None, moment
     state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
     resumed_from, resumed_epoch = state["global_step"], round(state["epoch"])
     # A checkpoint folder cut off while being written (no trainer_state.json) is never resumed from.
@@ -186,22 +181,68 @@ def test_stage1_killed_and_resumed_ends_with_the_same_metrics(tmp_path):
     partial.mkdir()
     (partial / "model.safetensors").write_bytes(b"cut off")
     assert latest_complete_checkpoint(output) == checkpoint
-
     shutil.rmtree(partial)  # Trainer itself would otherwise see a higher step to rotate
-    resumed = _run(command(output, "--resume_from_checkpoint", "latest", "--log_level", "info"), tmp_path)
+
+    resumed = _run([*resume_command, "--resume_from_checkpoint", "latest", "--log_level", "info"], cwd)
     assert f"Resuming training from checkpoint with epoch {resumed_epoch} and global step {resumed_from}" in (
-        resumed.stderr + resumed.stdout), "it did not resume from the last complete checkpoint"
+        resumed.stderr + resumed.stdout), f"it did not resume from the last complete checkpoint ({moment})"
     history = json.loads((output / "log_history.json").read_text())
-    expected_history = json.loads((tmp_path / "reference" / "log_history.json").read_text())
-    final = [entry for entry in history if "eval_accuracy" in entry][-1]
-    expected = [entry for entry in expected_history if "eval_accuracy" in entry][-1]
-    for key in ("eval_loss", "eval_accuracy", "eval_top5_accuracy", "epoch", "step"):
-        assert final[key] == pytest.approx(expected[key], abs=1e-6), (key, f"delay {delay:.2f} s")
+    expected_history = json.loads((reference / "log_history.json").read_text())
+    final = [entry for entry in history if metric_keys[0] in entry][-1]
+    expected = [entry for entry in expected_history if metric_keys[0] in entry][-1]
+    for key in (*metric_keys, "epoch", "step"):
+        assert final[key] == pytest.approx(expected[key], abs=1e-6), (key, moment)
     losses = {entry["step"]: entry["loss"] for entry in history if "loss" in entry}
     expected_losses = {entry["step"]: entry["loss"] for entry in expected_history if "loss" in entry}
-    for step, loss in losses.items():  # every epoch trained after the resume matches the uninterrupted run
-        assert loss == pytest.approx(expected_losses[step], abs=1e-6), step
-    weights, expected_weights = load_file(output / "model.safetensors"), load_file(tmp_path / "reference" / "model.safetensors")
+    assert losses.keys() == expected_losses.keys(), moment  # the log before the checkpoint travels with it
+    for step, loss in losses.items():  # and every epoch trained after the resume matches the uninterrupted run
+        assert loss == pytest.approx(expected_losses[step], abs=1e-6), (step, moment)
+    weights, expected_weights = load_file(output / "model.safetensors"), load_file(reference / "model.safetensors")
     assert weights.keys() == expected_weights.keys()
     for key in weights:
-        assert (weights[key] == expected_weights[key]).all(), key
+        assert (weights[key] == expected_weights[key]).all(), (key, moment)
+
+
+def _timed_run(command: list[str], cwd: Path, num_epochs: int) -> float:
+    """Runs `command` to the end and returns its seconds per epoch (start-up included)."""
+    started = time.monotonic()
+    _run(command, cwd)
+    return (time.monotonic() - started) / num_epochs
+
+
+@pytest.mark.slow
+def test_stage1_killed_and_resumed_ends_with_the_same_metrics(tmp_path):
+    config = SyntheticConfig(size=16, num_frames=8, apparatus=("floor",), elements=("turn",), rotations=(1.0, 2.0),
+                             train_clips_per_label=4, val_clips_per_label=2, test_clips_per_label=1)
+    build_synthetic_benchmark(tmp_path / "synthetic", seed=0, config=config)
+
+    def command(output: Path) -> list[str]:
+        options = {**TINY_STAGE1, "dataset_dir": tmp_path / "synthetic", "output_dir": output}
+        return [sys.executable, str(ROOT / "scripts" / "train_classifier.py"),
+                *[part for key, value in options.items() for part in (f"--{key}", str(value))]]
+
+    epochs = TINY_STAGE1["num_train_epochs"]
+    seconds_per_epoch = _timed_run(command(tmp_path / "reference"), tmp_path, epochs)
+    moment = _kill_in_a_random_epoch(command(tmp_path / "run"), tmp_path, tmp_path / "run", epochs, seconds_per_epoch)
+    _resume_and_compare(command(tmp_path / "run"), tmp_path, tmp_path / "run", tmp_path / "reference",
+                        ("eval_accuracy", "eval_loss", "eval_top5_accuracy"), moment)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Stage 2 (retrieval training on embeddings)
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_stage2_killed_and_resumed_ends_with_the_same_metrics(tmp_path):
+    world = build_embedding_world(tmp_path / "world")
+    epochs = 10
+    options = dict(save_strategy="epoch", save_total_limit=2, eval_strategy="no", num_train_epochs=epochs,
+                   per_device_train_batch_size=8, combiner_dropout=0.3)
+
+    def command(output: Path) -> list[str]:
+        return [sys.executable, str(ROOT / "scripts" / "train_retrieval.py"), *stage2_arguments(world, output, **options)]
+
+    seconds_per_epoch = _timed_run(command(tmp_path / "reference"), tmp_path, epochs)
+    moment = _kill_in_a_random_epoch(command(tmp_path / "run"), tmp_path, tmp_path / "run", epochs, seconds_per_epoch)
+    _resume_and_compare(command(tmp_path / "run"), tmp_path, tmp_path / "run", tmp_path / "reference",
+                        ("eval_map@10", "eval_map@5", "eval_map@50", "eval_recall@10"), moment)

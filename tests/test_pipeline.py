@@ -115,3 +115,28 @@ def test_pipeline_needs_a_gallery(saved_model):
     pipe = pipeline("composed-video-retrieval", model=str(saved_model), trust_remote_code=True)
     with pytest.raises(ValueError, match="gallery"):
         pipe(video="x.mp4", text="one more rotation")
+
+
+def test_index_from_a_video_dataset_and_from_an_embeddings_dataset_equals_indexing_paths(saved_model, gallery_dir, tmp_path):
+    import datasets
+    from transformers import pipeline
+
+    from modeling_tfcovr.data.embeddings import write_embeddings_parquet
+
+    pipe = pipeline("composed-video-retrieval", model=str(saved_model), trust_remote_code=True)
+    names = ["query", "planted", "distractor0", "distractor1", "ramp"]
+    paths = [str(gallery_dir / f"{name}.mp4") for name in names]
+    by_paths = pipe.index(paths, progress=False)
+
+    table = datasets.Dataset.from_dict({"video_id": [f"clip-{n}" for n in names], "video": paths})
+    by_dataset = pipe.index(table, progress=False)
+    assert list(by_dataset.video_ids) == [f"clip-{n}" for n in names]  # ids from the dataset's video_id column
+    np.testing.assert_allclose(by_dataset.embeddings, by_paths.embeddings, atol=1e-6)
+
+    write_embeddings_parquet(tmp_path / "gallery.parquet", names, np.asarray(by_paths.embeddings))
+    by_embeddings = pipe.index(str(tmp_path / "gallery.parquet"))
+    assert list(by_embeddings.video_ids) == names
+    np.testing.assert_allclose(by_embeddings.embeddings, by_paths.embeddings, atol=1e-6)
+    query = {"video": paths[0], "text": "one more rotation", "top_k": 3}
+    assert [a["video_id"] for a in pipe(**query, gallery=by_embeddings)] == [a["video_id"] for a in pipe(**query, gallery=by_paths)]
+    assert pipe(**query, gallery=by_embeddings)[0]["video_id"] == "planted"
