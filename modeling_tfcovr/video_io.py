@@ -98,13 +98,16 @@ def count_frames(path: str | os.PathLike) -> int:
     return len(open_video(path))
 
 
-def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int = 16, crf: int = 18) -> None:
+def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int = 16, crf: int = 18, preset: str = "veryfast",
+              deterministic: bool = True) -> None:
     """Writes uint8 frames (T, H, W, 3) RGB as an H.264 mp4 (yuv420p; H and W must be even).
 
     The file is written to a temporary name and renamed, so a killed job never leaves a
-    half-written video under the final name. The bytes depend only on `frames`, `fps` and `crf`:
-    x264's assembly kernels are off, because on CPUs with AVX-512 they made identical frames encode
-    differently from run to run (a few milliseconds more per small clip).
+    half-written video under the final name. With `deterministic` (the default) the bytes depend
+    only on `frames`, `fps`, `crf` and `preset`: x264's assembly kernels are off, because on CPUs with
+    AVX-512 they made identical frames encode differently from run to run (a few milliseconds more
+    per small clip). `deterministic=False` keeps them on: several times faster for large frames,
+    equally costly to decode.
     """
     import av
 
@@ -121,7 +124,9 @@ def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int = 16, crf: i
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         # Deterministic output: fixed preset, one thread, no scene-cut heuristics.
-        stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1", "sc_threshold": "0", "x264-params": "asm=0"}
+        stream.options = {"crf": str(crf), "preset": preset, "threads": "1", "sc_threshold": "0"}
+        if deterministic:
+            stream.options = {**stream.options, "x264-params": "asm=0"}
         stream.codec_context.thread_count = 1
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):

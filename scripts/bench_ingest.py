@@ -53,7 +53,7 @@ from modeling_tfcovr.benchmarking import (
 )
 from modeling_tfcovr.data.synthetic import SyntheticConfig, render_clip, split_clips
 from modeling_tfcovr.training.data import VideoClipDataset, VideoCollator
-from modeling_tfcovr.video_io import read_frames
+from modeling_tfcovr.video_io import read_frames, write_mp4
 from modeling_tfcovr.video_processing_tfcovr import TFCoVRVideoProcessor, segment_frame_indices, to_rgb_frames
 
 QUICK = {"synthetic_clips": 32, "large_clips": 8, "repeats": 1, "profile_clips": 4}
@@ -86,26 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def write_clip(path: Path, frames: np.ndarray, fps: int = 16, crf: int = 18) -> None:
-    """H.264 mp4 with the settings of `video_io.write_mp4` (veryfast, crf 18, yuv420p, one thread), but with x264's
-    assembly kernels on: several times faster to write, equally costly to decode (the project turns them off only for
-    byte-identical files)."""
-    import av
-
-    with av.open(str(path), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-
-
 def _render_and_write(job: tuple[str, Any, int, int]) -> None:
     path, params, fps, crf = job
-    write_clip(Path(path), render_clip(params), fps=fps, crf=crf)
+    # x264's assembly kernels on (deterministic=False): several times faster to write, equally costly to decode.
+    write_mp4(Path(path), render_clip(params), fps=fps, crf=crf, deterministic=False)
 
 
 def render_clip_set(folder: Path, count: int, size: int, num_frames: int, seed: int) -> list[str]:

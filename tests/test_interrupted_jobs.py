@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import av
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -26,6 +25,7 @@ from modeling_tfcovr.data.embeddings import read_embeddings
 from modeling_tfcovr.data.synthetic import SyntheticConfig, build_synthetic_benchmark
 from modeling_tfcovr.training.checkpoints import latest_complete_checkpoint
 from modeling_tfcovr.training.extract import read_failures
+from modeling_tfcovr.video_io import write_mp4
 
 from .training_fixtures import build_embedding_world, stage2_arguments
 
@@ -66,17 +66,8 @@ def _kill_at_a_random_moment(command: list[str], cwd: Path, ready, max_delay: fl
 def _write_clip(path: Path, seed: int, height: int = 720, width: int = 1280, num_frames: int = 8) -> None:
     """A real H.264 clip, large enough that decoding and resizing take a while (so the job can be caught mid-way)."""
     yy, xx = np.mgrid[0:height, 0:width]
-    with av.open(str(path), mode="w", format="mp4") as output:
-        stream = output.add_stream("libx264", rate=8)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": "23", "preset": "ultrafast", "threads": "1"}
-        for t in range(num_frames):
-            grey = ((xx // (8 * (seed + 1)) * 16 + yy // 32 * 8 + t * 20 + 37 * seed) % 256).astype(np.uint8)
-            frame = av.VideoFrame.from_ndarray(np.repeat(grey[..., None], 3, axis=-1), format="rgb24")
-            for packet in stream.encode(frame):
-                output.mux(packet)
-        for packet in stream.encode():
-            output.mux(packet)
+    frames = [((xx // (8 * (seed + 1)) * 16 + yy // 32 * 8 + t * 20 + 37 * seed) % 256).astype(np.uint8) for t in range(num_frames)]
+    write_mp4(path, np.repeat(np.stack(frames)[..., None], 3, axis=-1), fps=8, crf=23, preset="ultrafast", deterministic=False)
 
 
 def test_extraction_killed_and_rerun_equals_an_uninterrupted_run(tmp_path):

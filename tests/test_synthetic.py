@@ -28,12 +28,11 @@ from modeling_tfcovr.data.synthetic import (
     rotation_phrase,
     sample_clip_params,
     split_clips,
-    write_clip_mp4,
 )
 from modeling_tfcovr.data.tfcovr_csv import TRIPLET_SCHEMA
 from modeling_tfcovr.errors import DataFormatError
 from modeling_tfcovr.model_card import CITATION
-from modeling_tfcovr.video_io import read_frames
+from modeling_tfcovr.video_io import read_frames, write_mp4
 
 from .conftest import load_script
 
@@ -94,7 +93,7 @@ def test_clip_encoding_is_byte_stable(tmp_path):
     )
     outputs = set()
     for index in range(30):
-        write_clip_mp4(tmp_path / f"{index}.mp4", frames, fps=16)
+        write_mp4(tmp_path / f"{index}.mp4", frames, fps=16)
         outputs.add((tmp_path / f"{index}.mp4").read_bytes())
     assert len(outputs) == 1
     decoded = read_frames(tmp_path / "0.mp4")

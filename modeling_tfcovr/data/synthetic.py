@@ -440,11 +440,6 @@ def render_clip(params: ClipParams) -> np.ndarray:
     return np.clip(np.rint(video), 0, 255).astype(np.uint8)
 
 
-def write_clip_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int = 16, crf: int = 18) -> None:
-    """Writes a clip as a byte-deterministic H.264 mp4 (see `video_io.write_mp4`)."""
-    write_mp4(path, frames, fps=fps, crf=crf)
-
-
 _NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 
@@ -723,7 +718,7 @@ def build_synthetic_benchmark(
         clips = split_clips(config, seed, split)
         logger.info("rendering %d %s clips", len(clips), split)
         for clip, params in clips:
-            write_clip_mp4(video_dir / f"{clip.video_id}.mp4", render_clip(params), fps=config.fps, crf=config.crf)
+            write_mp4(video_dir / f"{clip.video_id}.mp4", render_clip(params), fps=config.fps, crf=config.crf)
             action_fractions.append((clip.action_end - clip.action_start) / config.num_frames)
         split_list = [clip for clip, _ in clips]
         triplets = generate_triplets(
