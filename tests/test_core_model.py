@@ -242,3 +242,27 @@ def test_conv_stem_and_random_adapter_init_for_models_trained_from_scratch():
         mt.TFCoVRVisionConfig(**{**TINY_VISION, "patch_size": 6}, conv_stem_channels=[8, 16])
     # the default keeps CLIP's embeddings exactly
     assert mt.TFCoVRVisionModel(mt.TFCoVRVisionConfig(**TINY_VISION)).embeddings.conv_stem is None
+
+
+def test_bert_style_text_encoder_is_mean_pooled_over_the_attention_mask(tmp_path, tiny_tokenizer):
+    """`text_config` accepts any transformers text encoder; non-CLIP encoders give the masked mean of their last
+    hidden states, and `from_pretrained_encoders` loads the checkpoint's weights."""
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    bert = BertModel(BertConfig(vocab_size=len(tiny_tokenizer), hidden_size=24, num_hidden_layers=1, num_attention_heads=2,
+                                intermediate_size=48, max_position_embeddings=32), add_pooling_layer=False).eval()
+    bert.save_pretrained(tmp_path / "bert")
+    config = mt.TFCoVRConfig(vision_config=TINY_VISION, text_config=dict(model_type="bert", vocab_size=8), embed_dim=32,
+                             combiner_projection_dim=48, combiner_hidden_dim=64)
+    model = mt.TFCoVRModel.from_pretrained_encoders(config, text_path=tmp_path / "bert").eval()
+    assert model.config.text_embed_dim == 24 and not any(p.requires_grad for p in model.text_model.parameters())
+
+    batch = tiny_tokenizer(["one more rotation", "reverse the direction on the beam"], padding=True, return_tensors="pt")
+    assert (batch["attention_mask"] == 0).any()  # the shorter text is padded: the mask matters
+    with torch.no_grad():
+        features = model.encode_text(batch["input_ids"], batch["attention_mask"])
+        states = bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    for row in range(2):
+        length = int(batch["attention_mask"][row].sum())
+        torch.testing.assert_close(features[row], states[row, :length].mean(dim=0))
