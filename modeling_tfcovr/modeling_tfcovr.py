@@ -198,6 +198,14 @@ class TFCoVRAdapter(nn.Module):
         self.fc2._zero_init = True
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """
+        Args:
+            hidden_states (`torch.Tensor` of shape `(..., hidden_size)`): tokens to adapt; any leading dimensions.
+
+        Returns:
+            `torch.Tensor` of the same shape `(..., hidden_size)`: the adapter's output, plus `hidden_states` when
+            `skip_connection`.
+        """
         adapted = self.fc2(self.activation(self.fc1(hidden_states)))
         return hidden_states + adapted if self.skip_connection else adapted
 
@@ -210,6 +218,15 @@ class TFCoVRDropPath(nn.Module):
         self.drop_prob = drop_prob
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """
+        Args:
+            hidden_states (`torch.Tensor` of shape `(batch_size, ...)`): the residual branch; one keep/drop draw
+                per index of the first dimension.
+
+        Returns:
+            `torch.Tensor` of the same shape: in training, each sample zeroed with probability `drop_prob` and the
+            others scaled by `1 / (1 - drop_prob)`; unchanged in eval mode or when `drop_prob == 0`.
+        """
         if self.drop_prob == 0.0 or not self.training:
             return hidden_states
         keep_prob = 1.0 - self.drop_prob
@@ -291,6 +308,16 @@ class TFCoVRVisionEmbeddings(CLIPVisionEmbeddings):
             self.patch_embedding = nn.Conv2d(in_channels, self.embed_dim, kernel_size=kernel, stride=kernel, bias=False)
 
     def forward(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
+        """
+        Args:
+            pixel_values (`torch.Tensor` of shape `(batch_size * num_frames, num_channels, height, width)`): frames.
+            interpolate_pos_encoding (`bool`, defaults to `False`): interpolate the position embeddings to the
+                frames' resolution instead of requiring `config.image_size`.
+
+        Returns:
+            `torch.Tensor` of shape `(batch_size * num_frames, num_patches + 1, hidden_size)`: the class token
+            followed by the patch tokens, with position embeddings added.
+        """
         if self.conv_stem is None:
             return super().forward(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding)
         batch_size, _, height, width = pixel_values.shape
@@ -303,6 +330,12 @@ class TFCoVRVisionEmbeddings(CLIPVisionEmbeddings):
 
 
 class TFCoVRVisionEncoder(nn.Module):
+    """A stack of `config.num_hidden_layers` [`TFCoVRVisionLayer`]s.
+
+    The drop-path (stochastic depth) rate rises linearly with depth, from 0 at the first layer to
+    `config.drop_path_rate` at the last.
+    """
+
     def __init__(self, config: TFCoVRVisionConfig):
         super().__init__()
         depth = config.num_hidden_layers
@@ -313,6 +346,18 @@ class TFCoVRVisionEncoder(nn.Module):
     def forward(
         self, hidden_states: torch.Tensor, num_frames: int, output_hidden_states: bool = False
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+        """
+        Args:
+            hidden_states (`torch.Tensor` of shape `(batch_size * num_frames, num_tokens, hidden_size)`): the
+                embedded frames, frames of a video consecutive.
+            num_frames (`int`): frames per video, for the layers' temporal attention.
+            output_hidden_states (`bool`, defaults to `False`): also return the input and every layer's output.
+
+        Returns:
+            `(last_hidden_state, hidden_states)`: the last layer's output, of shape
+            `(batch_size * num_frames, num_tokens, hidden_size)`, and, when `output_hidden_states`, a tuple of
+            `num_hidden_layers + 1` tensors of that shape (the input first), else `None`.
+        """
         all_states = (hidden_states,) if output_hidden_states else None
         for layer in self.layers:
             hidden_states = layer(hidden_states, num_frames)

@@ -15,6 +15,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +24,15 @@ from transformers import Pipeline
 from .errors import DataFormatError, TFCoVRError
 from .retrieval_index import RetrievalIndex
 from .text_normalization import _describe_non_text
+
+if TYPE_CHECKING:
+    import datasets
+
+    from .modeling_tfcovr import TFCoVRModel
+    from .processing_tfcovr import TFCoVRProcessor
+
+    # One video: a path, or frames `(T, H, W, 3)`.
+    VideoInput = str | os.PathLike | np.ndarray | torch.Tensor
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +90,14 @@ class ComposedVideoRetrievalPipeline(Pipeline):
         dim = self.model.config.embed_dim
         return kept, np.concatenate(outputs) if outputs else np.zeros((0, dim), np.float32), failures
 
-    def index(self, videos, video_ids: Sequence[str] | None = None, batch_size: int = 16, progress: bool = True,
-              video_column: str | None = None) -> RetrievalIndex:
+    def index(
+        self,
+        videos: Sequence[VideoInput] | datasets.Dataset | str | os.PathLike,
+        video_ids: Sequence[str] | None = None,
+        batch_size: int = 16,
+        progress: bool = True,
+        video_column: str | None = None,
+    ) -> RetrievalIndex:
         """Builds the searchable gallery.
 
         Args:
@@ -132,8 +148,30 @@ class ComposedVideoRetrievalPipeline(Pipeline):
 
     # -- queries -----------------------------------------------------------------------------
 
-    def __call__(self, video=None, text=None, gallery: RetrievalIndex | None = None, top_k: int = 5,
-                 query_embeds=None, exclude_ids: Sequence[str | None] | None = None, **kwargs):
+    def __call__(
+        self,
+        video: VideoInput | Sequence[VideoInput] | None = None,
+        text: str | Sequence[str] | None = None,
+        gallery: RetrievalIndex | None = None,
+        top_k: int = 5,
+        query_embeds: np.ndarray | torch.Tensor | Sequence[float] | Sequence[Sequence[float]] | None = None,
+        exclude_ids: Sequence[str | None] | None = None,
+        **kwargs,
+    ) -> list[dict] | list[list[dict]]:
+        """Searches `gallery` with composed queries.
+
+        Args:
+            video: the query video (a path or frames `(T, H, W, 3)`), or a list of them for a batch of queries.
+            text: the modification text, or a list of them (one per video).
+            gallery: the [`RetrievalIndex`] to search, from [`~ComposedVideoRetrievalPipeline.index`].
+            top_k: results per query.
+            query_embeds: precomputed query embeddings `(embed_dim,)` or `(Q, embed_dim)`, instead of `video`/`text`.
+            exclude_ids: with `query_embeds`, per query a video id to leave out of its results (or `None`).
+            kwargs: options of `Pipeline.__call__` (`batch_size`, `num_workers`).
+
+        Returns:
+            `list[dict]` (one query) or `list[list[dict]]` (a batch): `{"video_id", "score", "path"}`, best first.
+        """
         if gallery is None:
             raise ValueError("pass gallery=pipe.index(videos) (or RetrievalIndex.load(folder))")
         if query_embeds is not None:
@@ -192,13 +230,12 @@ class ComposedVideoRetrievalPipeline(Pipeline):
                 for video_id, score, path in zip(result.video_ids[row], result.scores[row], paths)]
 
 
-
-
-
-def save_for_pipeline(model, processor, output_dir: str | os.PathLike) -> None:
+def save_for_pipeline(model: TFCoVRModel, processor: TFCoVRProcessor, output_dir: str | os.PathLike) -> None:
     """Saves `model` and `processor` so that `pipeline("composed-video-retrieval", model=output_dir,
     trust_remote_code=True)` works anywhere: the config records the task in `custom_pipelines` and
     the folder gets the pipeline's code next to the model's."""
     ComposedVideoRetrievalPipeline(model=model, processor=processor, task=TASK).save_pretrained(output_dir)
     processor.save_pretrained(output_dir)  # Pipeline.save_pretrained saves the tokenizer, not the processor
+
+
 __all__ = ["ComposedVideoRetrievalPipeline", "TASK", "save_for_pipeline"]

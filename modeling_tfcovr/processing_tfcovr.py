@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from transformers import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
 from .errors import DataFormatError
 from .text_normalization import MAX_WORDS, _describe_non_text, normalize_modification_text
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Sequence
+
+    from transformers import PreTrainedTokenizerBase
+    from transformers.video_utils import VideoInput
+
+    from .video_processing_tfcovr import TFCoVRVideoProcessor
 
 
 class TFCoVRProcessor(ProcessorMixin):
@@ -26,8 +37,15 @@ class TFCoVRProcessor(ProcessorMixin):
         max_length (`int`, defaults to 77): token cap (CLIP's context length).
     """
 
-    def __init__(self, video_processor=None, tokenizer=None, normalize_text: bool = True, max_words: int = MAX_WORDS,
-                 max_length: int = 77, **kwargs):
+    def __init__(
+        self,
+        video_processor: TFCoVRVideoProcessor | None = None,
+        tokenizer: PreTrainedTokenizerBase | None = None,
+        normalize_text: bool = True,
+        max_words: int = MAX_WORDS,
+        max_length: int = 77,
+        **kwargs,
+    ) -> None:
         self.normalize_text = normalize_text
         self.max_words = max_words
         self.max_length = max_length
@@ -44,7 +62,13 @@ class TFCoVRProcessor(ProcessorMixin):
             texts = [normalize_modification_text(t, self.max_words) for t in texts]
         return texts
 
-    def __call__(self, videos=None, text=None, return_tensors: str = "pt", **kwargs) -> BatchFeature:
+    def __call__(
+        self,
+        videos: VideoInput | os.PathLike | Sequence[os.PathLike] | None = None,
+        text: str | list[str] | None = None,
+        return_tensors: str = "pt",
+        **kwargs,
+    ) -> BatchFeature:
         """
         Args:
             videos: anything [`TFCoVRVideoProcessor`] accepts (paths, arrays, lists of PIL images).

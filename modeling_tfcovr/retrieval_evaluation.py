@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -15,6 +16,14 @@ import torch
 from .errors import DataFormatError
 from .metrics import compute_retrieval_metrics
 from .retrieval_index import RetrievalIndex, SearchResult
+
+if TYPE_CHECKING:
+    from .convert.zero_shot import ZeroShotCLIPComposer
+    from .modeling_tfcovr import TFCoVRModel
+    from .processing_tfcovr import TFCoVRProcessor
+
+    # A model with TF-CoVR's feature methods (`encode_text`, `get_text_features`, `get_query_features`).
+    RetrievalModel = TFCoVRModel | ZeroShotCLIPComposer
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +176,9 @@ def make_retrieval_compute_metrics(
 
 
 @torch.no_grad()
-def encode_texts(model, processor, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
+def encode_texts(
+    model: RetrievalModel, processor: TFCoVRProcessor, texts: Sequence[str], batch_size: int = 256
+) -> torch.Tensor:
     """`model.encode_text` of every text (normalised and tokenised by `processor`), `(N, text_dim)`."""
     device = next(model.parameters()).device
     outputs = []
@@ -177,7 +188,9 @@ def encode_texts(model, processor, texts: Sequence[str], batch_size: int = 256) 
     return torch.cat(outputs) if outputs else torch.empty(0, model.config.text_embed_dim)
 
 
-def cache_text_features(model, processor, texts: Sequence[str], batch_size: int = 256) -> tuple[torch.Tensor, list[int]]:
+def cache_text_features(
+    model: RetrievalModel, processor: TFCoVRProcessor, texts: Sequence[str], batch_size: int = 256
+) -> tuple[torch.Tensor, list[int]]:
     """Encodes each distinct text once. Returns `(features (U, text_dim), row of each input text)`."""
     unique = sorted(set(texts))
     position = {text: row for row, text in enumerate(unique)}
@@ -188,7 +201,9 @@ BASELINES = ("text_only", "video_only", "average")
 
 
 @torch.no_grad()
-def query_embeddings_by_method(model, query_video_embeds: torch.Tensor, text_embeds: torch.Tensor) -> dict[str, torch.Tensor]:
+def query_embeddings_by_method(
+    model: RetrievalModel, query_video_embeds: torch.Tensor, text_embeds: torch.Tensor
+) -> dict[str, torch.Tensor]:
     """Query embeddings `(Q, embed_dim)` of TF-CoVR and of the baselines that show what composition adds.
 
     - `tfcovr`: the combiner's composed query;
@@ -241,8 +256,8 @@ def format_results_table(results: dict[str, dict[str, float]], k_values: Sequenc
 
 
 def evaluate_split(
-    model,
-    processor,
+    model: RetrievalModel,
+    processor: TFCoVRProcessor,
     split: TripletSplit,
     video_ids: Sequence[str],
     video_embeds: np.ndarray,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -13,6 +14,9 @@ from transformers.video_processing_utils import BaseVideoProcessor
 
 from .errors import VideoDecodeError
 from .video_io import read_frames
+
+if TYPE_CHECKING:
+    from transformers.video_utils import VideoMetadata
 
 
 class TFCoVRVideoProcessorKwargs(VideosKwargs, total=False):
@@ -135,8 +139,19 @@ class TFCoVRVideoProcessor(BaseVideoProcessor):
             decoded.append(_load_sampled_frames(item, num_frames if do_sample_frames else None, mode, rng))
         return decoded, None
 
-    def sample_frames(self, metadata=None, num_frames=None, **kwargs) -> np.ndarray:
-        """Segment-based indices for a video of `metadata.total_num_frames` frames."""
+    def sample_frames(
+        self, metadata: VideoMetadata | None = None, num_frames: int | None = None, **kwargs
+    ) -> np.ndarray:
+        """Segment-based indices for a video of `metadata.total_num_frames` frames.
+
+        Args:
+            metadata (`VideoMetadata`): the video's metadata; only `total_num_frames` is read.
+            num_frames (`int`, *optional*): frames to sample (default: `self.num_frames`).
+            kwargs: `sampling_mode` (default: `self.sampling_mode`); other keys are ignored.
+
+        Returns:
+            `np.ndarray` of shape `(num_frames,)`: non-decreasing frame indices (int64).
+        """
         num_frames = num_frames or self.num_frames
         mode = kwargs.get("sampling_mode") or self.sampling_mode
         return segment_frame_indices(int(metadata.total_num_frames), num_frames, mode)

@@ -6,6 +6,10 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import Trainer, TrainingArguments
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
@@ -24,7 +28,7 @@ def latest_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
     return str(max(candidates)[1]) if candidates else None
 
 
-def resolve_resume(training_args) -> str | bool | None:
+def resolve_resume(training_args: TrainingArguments) -> str | bool | None:
     """`resume_from_checkpoint` with `"latest"` resolved to the newest complete checkpoint (or `None`)."""
     value = training_args.resume_from_checkpoint
     if value == "latest":
@@ -32,7 +36,7 @@ def resolve_resume(training_args) -> str | bool | None:
     return value
 
 
-def write_log_history(trainer, output_dir: str | os.PathLike) -> Path:
+def write_log_history(trainer: Trainer, output_dir: str | os.PathLike) -> Path:
     """Writes `trainer.state.log_history` (losses, learning rates, metrics per step) as JSON."""
     path = Path(output_dir) / "log_history.json"
     path.write_text(json.dumps(trainer.state.log_history, indent=1), encoding="utf-8")

@@ -53,7 +53,7 @@ def _keep_items(items):
 
 @torch.no_grad()
 def embed_videos(
-    vision_model,
+    vision_model: torch.nn.Module,
     video_processor: TFCoVRVideoProcessor,
     video_ids: Sequence[str],
     paths: Sequence[str | os.PathLike],
@@ -62,6 +62,13 @@ def embed_videos(
     progress: bool = False,
 ) -> tuple[list[str], np.ndarray, list[dict]]:
     """Pooled video embeddings of `paths` (middle-of-segment sampling).
+
+    Args:
+        vision_model: a video encoder mapping `pixel_values_videos` `(B, T, 3, H, W)` to an output with
+            `pooler_output` `(B, hidden_size)` and with `config.hidden_size`: a [`TFCoVRVisionModel`], or the
+            `vision_model` of a [`ZeroShotCLIPComposer`].
+        video_processor: its video processor (`num_frames` frames per video).
+        video_ids / paths: one id and one video file per video.
 
     Returns:
         `(ids of the decoded videos, float32 embeddings (N, hidden_size), failures)`, where each
@@ -104,7 +111,7 @@ def process_share(num_shards: int) -> list[int]:
 
 
 def extract_embeddings(
-    vision_model,
+    vision_model: torch.nn.Module,
     video_processor: TFCoVRVideoProcessor,
     videos: Sequence[tuple[str, str | os.PathLike]],
     output_dir: str | os.PathLike,
@@ -113,7 +120,8 @@ def extract_embeddings(
     num_workers: int = 0,
     progress: bool = True,
 ) -> ExtractionSummary:
-    """Embeds `videos` (`(video_id, path)` pairs) into parquet shards in `output_dir`.
+    """Embeds `videos` (`(video_id, path)` pairs) into parquet shards in `output_dir`, with the video encoder
+    `vision_model` (as in [`embed_videos`]).
 
     The shard layout depends only on the video list and `shard_size`, so a rerun with the same
     arguments finds the finished shards and skips them.
