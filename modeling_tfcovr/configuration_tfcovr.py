@@ -49,6 +49,11 @@ class TFCoVRVisionConfig(CLIPVisionConfig):
             Not part of AIM: for small models trained from scratch, 3x3 stride-2 convolutions (GELU
             after each) before the patch embedding, whose kernel then shrinks by the stem's stride.
             Off by default, which keeps the architecture and parameter names of CLIP.
+        conv_stem_temporal_kernel (`int`, *optional*):
+            Not part of AIM either: with a conv stem, a residual convolution over `k` neighbouring frames
+            (odd `k`, GELU) on the stem's feature maps, so that motion is seen before the first layer. A
+            from-scratch encoder otherwise finds its temporal features only after a long plateau (see the
+            README's synthetic results); pretrained CLIP features make it unnecessary. Off by default.
         zero_init_adapters (`bool`, defaults to `True`):
             AIM's initialisation: adapter outputs and the temporal embedding start at zero, so a
             CLIP-initialised encoder starts as frame-wise CLIP. Models trained from scratch have no
@@ -70,6 +75,7 @@ class TFCoVRVisionConfig(CLIPVisionConfig):
     use_spatial_adapter: bool = True
     use_mlp_adapter: bool = True
     conv_stem_channels: list[int] | None = None
+    conv_stem_temporal_kernel: int | None = None
     zero_init_adapters: bool = True
     freeze_backbone: bool = True
 
@@ -83,6 +89,11 @@ class TFCoVRVisionConfig(CLIPVisionConfig):
             stride = 2 ** len(self.conv_stem_channels)
             if self.patch_size % stride:
                 raise ValueError(f"patch_size {self.patch_size} must be divisible by the conv stem's stride {stride}")
+        if self.conv_stem_temporal_kernel is not None:
+            if not self.conv_stem_channels:
+                raise ValueError("conv_stem_temporal_kernel needs a conv stem (conv_stem_channels)")
+            if self.conv_stem_temporal_kernel < 1 or self.conv_stem_temporal_kernel % 2 == 0:
+                raise ValueError(f"conv_stem_temporal_kernel must be an odd number >= 1, got {self.conv_stem_temporal_kernel}")
 
 
 class TFCoVRConfig(PretrainedConfig):

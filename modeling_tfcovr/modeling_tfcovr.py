@@ -289,13 +289,39 @@ class TFCoVRVisionLayer(GradientCheckpointingLayer):
         return hidden_states + joint
 
 
+class TFCoVRTemporalConv(nn.Module):
+    """Residual convolution over neighbouring frames of per-frame feature maps: x + GELU(conv_t(x)),
+    the kernel spanning `kernel_size` frames at each position (zero-padded at the clip's ends)."""
+
+    def __init__(self, channels: int, kernel_size: int):
+        super().__init__()
+        self.conv = nn.Conv3d(channels, channels, kernel_size=(kernel_size, 1, 1), padding=(kernel_size // 2, 0, 0))
+        self.conv._kaiming_init = True
+        self.activation = nn.GELU()
+
+    def forward(self, features: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """
+        Args:
+            features (`torch.Tensor` of shape `(batch_size * num_frames, channels, height, width)`): per-frame maps.
+
+        Returns:
+            `torch.Tensor` of the same shape.
+        """
+        frames_batch, channels, height, width = features.shape
+        clips = features.view(frames_batch // num_frames, num_frames, channels, height, width).transpose(1, 2)
+        clips = clips + self.activation(self.conv(clips))  # (B, C, T, h, w)
+        return clips.transpose(1, 2).reshape(frames_batch, channels, height, width)
+
+
 class TFCoVRVisionEmbeddings(CLIPVisionEmbeddings):
     """CLIP's patch + class + position embeddings, with an optional convolutional stem in front of
-    the patch embedding (`config.conv_stem_channels`; without it this is exactly CLIP's module)."""
+    the patch embedding (`config.conv_stem_channels`, optionally with a temporal convolution,
+    `config.conv_stem_temporal_kernel`; without a stem this is exactly CLIP's module)."""
 
     def __init__(self, config: TFCoVRVisionConfig):
         super().__init__(config)
         self.conv_stem = None
+        self.conv_stem_temporal = None
         if config.conv_stem_channels:
             layers, in_channels = [], config.num_channels
             for channels in config.conv_stem_channels:
@@ -304,15 +330,19 @@ class TFCoVRVisionEmbeddings(CLIPVisionEmbeddings):
                 layers += [convolution, nn.GELU()]
                 in_channels = channels
             self.conv_stem = nn.Sequential(*layers)
+            if config.conv_stem_temporal_kernel:
+                self.conv_stem_temporal = TFCoVRTemporalConv(in_channels, config.conv_stem_temporal_kernel)
             kernel = config.patch_size // 2 ** len(config.conv_stem_channels)
             self.patch_embedding = nn.Conv2d(in_channels, self.embed_dim, kernel_size=kernel, stride=kernel, bias=False)
 
-    def forward(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
+    def forward(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False, num_frames: int = 1) -> torch.Tensor:
         """
         Args:
-            pixel_values (`torch.Tensor` of shape `(batch_size * num_frames, num_channels, height, width)`): frames.
+            pixel_values (`torch.Tensor` of shape `(batch_size * num_frames, num_channels, height, width)`): frames,
+                clip by clip.
             interpolate_pos_encoding (`bool`, defaults to `False`): interpolate the position embeddings to the
                 frames' resolution instead of requiring `config.image_size`.
+            num_frames (`int`, defaults to 1): frames per clip (used by the temporal convolution of the stem).
 
         Returns:
             `torch.Tensor` of shape `(batch_size * num_frames, num_patches + 1, hidden_size)`: the class token
@@ -322,6 +352,8 @@ class TFCoVRVisionEmbeddings(CLIPVisionEmbeddings):
             return super().forward(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding)
         batch_size, _, height, width = pixel_values.shape
         features = self.conv_stem(pixel_values.to(self.patch_embedding.weight.dtype))
+        if self.conv_stem_temporal is not None:
+            features = self.conv_stem_temporal(features, num_frames)
         patch_embeds = self.patch_embedding(features).flatten(2).transpose(1, 2)
         embeddings = torch.cat([self.class_embedding.expand(batch_size, 1, -1), patch_embeds], dim=1)
         if interpolate_pos_encoding:
@@ -392,7 +424,7 @@ class TFCoVRVisionPreTrainedModel(PreTrainedModel):
         # transformers initialises leaf modules one by one (container modules without parameters
         # of their own are skipped for custom code), so each case here is a leaf or owns a parameter.
         config = self.config
-        if isinstance(module, (nn.Linear, nn.Conv2d)):
+        if isinstance(module, (nn.Linear, nn.Conv2d, nn.Conv3d)):
             if getattr(module, "_zero_init", False) and config.zero_init_adapters:
                 # Adapter outputs start at zero: at step 0 the model equals frame-wise CLIP.
                 init.zeros_(module.weight)
@@ -498,7 +530,7 @@ class TFCoVRVisionModel(TFCoVRVisionPreTrainedModel):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
 
         frames = pixel_values_videos.flatten(0, 1)
-        tokens = self.embeddings(frames, interpolate_pos_encoding=interpolate_pos_encoding)  # (B*T, N, D)
+        tokens = self.embeddings(frames, interpolate_pos_encoding=interpolate_pos_encoding, num_frames=num_frames)
         num_tokens, hidden_size = tokens.shape[1:]
         tokens = tokens.view(batch_size, num_frames, num_tokens, hidden_size)
         tokens = tokens + self.temporal_embedding[:, :num_frames, None, :].to(tokens.dtype)
@@ -864,6 +896,7 @@ __all__ = [
     "TFCoVRModel",
     "TFCoVRCombiner",
     "TFCoVRAdapter",
+    "TFCoVRTemporalConv",
     "TFCoVRVisionModelOutput",
     "TFCoVRVideoClassifierOutput",
     "TFCoVROutput",

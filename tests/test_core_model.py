@@ -244,6 +244,34 @@ def test_conv_stem_and_random_adapter_init_for_models_trained_from_scratch():
     assert mt.TFCoVRVisionModel(mt.TFCoVRVisionConfig(**TINY_VISION)).embeddings.conv_stem is None
 
 
+
+def test_temporal_convolution_of_the_stem_mixes_neighbouring_frames_only():
+    """conv_stem_temporal_kernel=3: the stem's maps of frame t become x_t + GELU(w_-1 x_(t-1) + w_0 x_t + w_1 x_(t+1)
+    + b), zero-padded at the clip's ends, computed here independently with einsum."""
+    config = mt.TFCoVRVisionConfig(**TINY_VISION, conv_stem_channels=[8, 16], conv_stem_temporal_kernel=3)
+    model = mt.TFCoVRVisionModel(config).eval()  # adapters at zero: only the stem sees motion
+    temporal = model.embeddings.conv_stem_temporal
+    assert temporal.conv.weight.shape == (16, 16, 3, 1, 1) and temporal.conv.weight.abs().max() > 0
+    videos = torch.randn(2, 4, 3, 32, 32)
+    with torch.no_grad():
+        maps = model.embeddings.conv_stem(videos.flatten(0, 1)).view(2, 4, 16, 8, 8)
+        mixed = temporal(maps.flatten(0, 1), num_frames=4).view(2, 4, 16, 8, 8)
+        weight, bias = temporal.conv.weight[:, :, :, 0, 0], temporal.conv.bias  # (out, in, offset)
+        padded = F.pad(maps, (0, 0, 0, 0, 0, 0, 1, 1))  # one zero frame before and after each clip
+        expected = maps + F.gelu(sum(torch.einsum("oi,btihw->btohw", weight[:, :, k], padded[:, k:k + 4]) for k in range(3))
+                                 + bias[None, None, :, None, None])
+        torch.testing.assert_close(mixed, expected, atol=1e-5, rtol=1e-5)
+        # so frame order matters even with AIM's adapters and temporal embedding at zero
+        assert (model(videos).pooler_output - model(videos.flip(1)).pooler_output).abs().max() > 1e-4
+        # a clip of one frame (the single-frame variant) has no neighbours: only the middle tap acts
+        one_frame = maps[:, 0]
+        torch.testing.assert_close(temporal(one_frame, num_frames=1), one_frame + F.gelu(
+            torch.einsum("oi,bihw->bohw", weight[:, :, 1], one_frame) + bias[None, :, None, None]), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="needs a conv stem"):
+        mt.TFCoVRVisionConfig(**TINY_VISION, conv_stem_temporal_kernel=3)
+    with pytest.raises(ValueError, match="odd"):
+        mt.TFCoVRVisionConfig(**TINY_VISION, conv_stem_channels=[8, 16], conv_stem_temporal_kernel=2)
+
 def test_bert_style_text_encoder_is_mean_pooled_over_the_attention_mask(tmp_path, tiny_tokenizer):
     """`text_config` accepts any transformers text encoder; non-CLIP encoders give the masked mean of their last
     hidden states, and `from_pretrained_encoders` loads the checkpoint's weights."""
