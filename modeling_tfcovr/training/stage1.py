@@ -20,6 +20,7 @@ from ..video_io import resolve_relative_video_path
 from ..video_processing_tfcovr import TFCoVRVideoProcessor
 from .checkpoints import resolve_resume, write_log_history
 from .data import VideoClipDataset, VideoCollator
+from .runtime import prepare_cpu_training
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,9 @@ class ClassifierModelArguments:
     drop_path_rate: float = 0.2
     classifier_dropout: float = 0.5
     conv_stem_channels: list[int] | None = field(default=None, metadata={"help": "Conv stem widths (from-scratch models)."})
+    conv_stem_temporal_kernel: int | None = field(
+        default=None, metadata={"help": "Frames spanned by the conv stem's temporal convolution (from-scratch models)."})
+    initializer_range: float = field(default=0.02, metadata={"help": "Std of the random initial weights."})
     adapter_ratio: float = field(default=0.25, metadata={"help": "Adapter bottleneck as a fraction of hidden_size."})
     zero_init_adapters: bool = field(default=True, metadata={"help": "AIM's zero init (set False from scratch)."})
     train_backbone: bool = field(default=False, metadata={"help": "Train all weights (for models trained from scratch)."})
@@ -129,11 +133,13 @@ def build_classifier(model_args: ClassifierModelArguments, id2label: dict[int, s
         num_hidden_layers=model_args.num_hidden_layers, num_attention_heads=model_args.num_attention_heads,
         image_size=model_args.image_size, patch_size=model_args.patch_size, num_frames=model_args.num_frames,
         drop_path_rate=model_args.drop_path_rate, freeze_backbone=not model_args.train_backbone,
-        conv_stem_channels=model_args.conv_stem_channels, zero_init_adapters=model_args.zero_init_adapters,
-        adapter_ratio=model_args.adapter_ratio,
+        conv_stem_channels=model_args.conv_stem_channels, conv_stem_temporal_kernel=model_args.conv_stem_temporal_kernel,
+        zero_init_adapters=model_args.zero_init_adapters, adapter_ratio=model_args.adapter_ratio,
+        initializer_range=model_args.initializer_range,
     )
     config = TFCoVRConfig(vision_config=vision_config, embed_dim=model_args.hidden_size, id2label=id2label,
-                          label2id=label2id, classifier_dropout=model_args.classifier_dropout)
+                          label2id=label2id, classifier_dropout=model_args.classifier_dropout,
+                          initializer_range=model_args.initializer_range)
     if model_args.clip_model_path:
         return TFCoVRForVideoClassification.from_clip_pretrained(model_args.clip_model_path, config)
     return TFCoVRForVideoClassification(config)
@@ -154,6 +160,7 @@ def train_classifier(
     """Trains, keeps the best checkpoint by accuracy, saves model + video processor + model card in
     `training_args.output_dir`, and returns the final evaluation metrics."""
     set_seed(training_args.seed)  # the model is built before Trainer seeds: seed its initialisation too
+    prepare_cpu_training(training_args)
     train_rows, eval_rows, video_root = load_clip_splits(data_args)
     labels_file = Path(data_args.dataset_dir) / "labels.json" if data_args.dataset_dir else None
     id2label, label2id = label_maps(train_rows + (eval_rows or []), labels_file)

@@ -33,6 +33,7 @@ from ..video_processing_tfcovr import TFCoVRVideoProcessor
 from .checkpoints import resolve_resume, write_log_history
 from .data import EmbeddingTripletDataset, TripletCollator, VideoTripletDataset, rows_for_ids
 from .extract import embed_videos
+from .runtime import prepare_cpu_training
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +185,7 @@ def train_retrieval(
     """Trains stage 2, keeps the best checkpoint by validation mAP@50, saves model + processor +
     model card in `training_args.output_dir`, and returns the final validation metrics."""
     set_seed(training_args.seed)  # the model is built before Trainer seeds: seed its initialisation too
+    prepare_cpu_training(training_args)
     if (data_args.embeddings is None) == (data_args.video_root is None):
         raise ValueError("pass exactly one of --embeddings (precomputed video embeddings) and --video_root (raw videos)")
     train = load_triplet_split(data_args.triplets, data_args.train_split)
