@@ -138,11 +138,11 @@ class SyntheticConfig:
 
     size: int = 32
     """Frame height and width in pixels (even)."""
-    num_frames: int = 32
-    fps: int = 16
+    num_frames: int = 16
+    fps: int = 8
     apparatus: tuple[str, ...] = ("floor", "beam", "vault")
     elements: tuple[str, ...] = ELEMENTS
-    rotations: tuple[float, ...] = (1.0, 2.0, 3.0)
+    rotations: tuple[float, ...] = (0.5, 1.0, 1.5)
     """Rotation counts in turns; multiples of 0.5 up to 10."""
     directions: tuple[str, ...] = DIRECTIONS
     train_clips_per_label: int = 32
@@ -153,12 +153,15 @@ class SyntheticConfig:
     test_triplets_per_query: int = 2
     two_change_probability: float = 0.4
     """Probability that a triplet's target differs from its query in two attributes instead of one."""
-    idle_fraction: tuple[float, float] = (0.1, 0.25)
+    idle_fraction: tuple[float, float] = (0.05, 0.15)
     """Range of the fraction of frames without action (split randomly before / after it)."""
-    ease_exponent: tuple[float, float] = (1.0, 1.5)
+    ease_exponent: tuple[float, float] = (1.0, 1.25)
     """Range of the speed-profile exponent (1 = constant speed; larger = slower start and end)."""
     noise_std: tuple[float, float] = (2.0, 6.0)
     """Range of the per-pixel Gaussian noise standard deviation (0-255 scale)."""
+    body_scale: float = 1.3
+    """Size of the body (length, thickness and head) relative to the base size; saltos travel less when
+    a large body would leave the frame."""
     crf: int = 18
 
     def __post_init__(self) -> None:
@@ -202,6 +205,8 @@ class SyntheticConfig:
             yield f"ease_exponent must be an increasing range >= 0.5, got {self.ease_exponent}"
         if not 0.0 <= self.noise_std[0] <= self.noise_std[1]:
             yield f"noise_std must be an increasing range >= 0, got {self.noise_std}"
+        if not 0.5 <= self.body_scale <= 1.6:
+            yield f"body_scale must be in [0.5, 1.6], got {self.body_scale}"
 
     def clips_per_label(self, split: str) -> int:
         """Clips of each label rendered for `split`."""
@@ -321,15 +326,20 @@ def sample_clip_params(label: SyntheticLabel, config: SyntheticConfig, rng: np.r
     idle_before = int(rng.integers(0, idle_total + 1))
     start_angle = float(rng.uniform(0.0, 2.0 * math.pi))
     ease = float(rng.uniform(*config.ease_exponent))
-    half_length = float(rng.uniform(0.14, 0.19))
-    thickness = float(rng.uniform(0.09, 0.11))
-    head_radius = float(rng.uniform(0.075, 0.085))
+    half_length = float(rng.uniform(0.14, 0.19)) * config.body_scale
+    thickness = float(rng.uniform(0.09, 0.11)) * config.body_scale
+    head_radius = float(rng.uniform(0.075, 0.085)) * config.body_scale
+    extent = half_length + head_radius
     base_y = style.ground - float(rng.uniform(0.2, 0.25))
     if label.element == "salto":
+        # Travel from about a quarter to three quarters of the width, less for a body too long to stay
+        # (mostly) in the frame there.
         start_x, end_x = float(rng.uniform(0.22, 0.32)), float(rng.uniform(0.68, 0.78))
+        travel = (0.5 - 0.8 * extent) / 0.28
+        if travel < 1.0:
+            start_x, end_x = 0.5 + travel * (start_x - 0.5), 0.5 + travel * (end_x - 0.5)
         if rng.random() < 0.5:
             start_x, end_x = end_x, start_x
-        extent = half_length + head_radius
         arc_height = min(float(rng.uniform(0.12, 0.2)), max(base_y - extent, 0.0))
         start_xy, end_xy = (start_x, base_y), (end_x, base_y)
     else:
@@ -930,13 +940,14 @@ A label is `apparatus/element/rotations/direction`, e.g. `floor/salto/2.0/cw`:
 - **direction** (cw / ccw, as seen on screen).
 
 The body is a thick bar with a yellow head disc. Each clip draws its nuisances from a numpy generator
-seeded by (seed, split, clip index): body colour (any hue but yellow), length and thickness, start
+seeded by (seed, split, clip index): body colour (any hue but yellow), length and thickness (body scale
+{config.body_scale:g}), start
 angle (uniform on the circle), position, travel direction of a salto, speed profile
 (`s^a / (s^a + (1-s)^a)`, `a` in {config.ease_exponent[0]:g}–{config.ease_exponent[1]:g}), background
 tint, Gaussian pixel noise (σ {config.noise_std[0]:g}–{config.noise_std[1]:g}) and idle frames before and after the
 action. The action covers {action["min"]:.0%}–{action["max"]:.0%} of the frames (mean {action["mean"]:.0%}),
-so 8–16 frames sampled uniformly from the clip still see it; at 3 rotations, use at least 16 frames so
-that consecutive samples are less than half a turn apart.
+so frames sampled uniformly from the clip see it; sample enough of them that consecutive samples are less
+than half a turn apart (8 frames for up to 1.5 rotations, as the main job does; 16 or more at 3 rotations).
 
 Splits have disjoint clips: {config.train_clips_per_label} / {config.val_clips_per_label} /
 {config.test_clips_per_label} clips per label in train / val / test. Each clip is the query of
