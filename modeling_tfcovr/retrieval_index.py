@@ -137,8 +137,8 @@ class RetrievalIndex:
 
     With `normalize=True` (the default) gallery and query embeddings are L2-normalised, so scores are cosine
     similarities, as in the TF-CoVR evaluation. The gallery is held once in memory as a C-contiguous float32 array:
-    a float32 array passed in is not modified (a normalised copy is made), an array this class had to convert anyway
-    is normalised in place, and an index loaded with `mmap=True` stays memory-mapped (it was normalised when saved).
+    a float32 array passed in is not modified (a normalised copy is made) unless `copy=False`, an array this class had
+    to convert anyway is normalised in place, and an index loaded with `mmap=True` stays memory-mapped (it was normalised when saved).
 
     Exact search ([`~RetrievalIndex.search`]) multiplies batches of queries with chunks of the gallery and keeps the
     best `k` with `torch.topk`, never sorting the whole gallery. Results are ordered by score, and equal scores by
@@ -150,6 +150,8 @@ class RetrievalIndex:
         paths: optional `N` display paths (`str` or `None` each), returned with search results.
         normalize: L2-normalise the gallery and the queries (cosine similarity).
         backend: `"exact"`, or `"faiss"` to build a flat FAISS inner-product index now (same results as exact).
+        copy: with `False`, a writeable C-contiguous float32 array (or CPU float32 tensor) is normalised in place and
+            becomes the index's storage instead of being copied (for galleries too large to hold twice).
 
     Raises:
         DataFormatError: on a wrong shape, a row with NaN/inf or (with `normalize`) zero norm, naming its video id;
@@ -163,9 +165,12 @@ class RetrievalIndex:
         paths: Sequence[str | os.PathLike | None] | None = None,
         normalize: bool = True,
         backend: Literal["exact", "faiss"] = "exact",
+        copy: bool = True,
     ) -> None:
         array, owned = _as_float32_matrix(embeddings, "embeddings")
-        self._setup(video_ids, array, paths, normalize=normalize, owned=owned, normalized=False, validate=True)
+        self._setup(
+            video_ids, array, paths, normalize=normalize, owned=owned or not copy, normalized=False, validate=True
+        )
         if backend == "faiss":
             self.build_faiss_index("flat")
         elif backend != "exact":
@@ -537,8 +542,12 @@ class RetrievalIndex:
             config = {"kind": "hnsw", "m": int(m), "ef_construction": int(ef_construction), "ef_search": int(ef_search)}
         else:
             raise ValueError(f"kind must be 'flat', 'ivf' or 'hnsw', got {kind!r}")
-        for start in range(0, num_videos, _ROW_CHUNK):
-            index.add(np.ascontiguousarray(self._embeddings[start : start + _ROW_CHUNK]))
+        if kind == "ivf":
+            _add_to_presized_lists(faiss, index, self._embeddings)
+        else:
+            # One call: FAISS grows its storage by doubling, so adding in pieces would leave up to half of it unused.
+            # The stored array is already C-contiguous float32, so no temporary copy is made.
+            index.add(self._embeddings)
         self._faiss_index = index
         self._faiss_config = config
         return index
@@ -678,6 +687,29 @@ class RetrievalIndex:
             index._faiss_index = faiss_index
             index._faiss_config = {key: value for key, value in faiss_meta.items() if key != "file"}
         return index
+
+
+def _add_to_presized_lists(faiss: Any, index: Any, embeddings: np.ndarray) -> None:
+    """Adds `embeddings` (N, D) to a trained IVF index whose lists are sized exactly, not grown by doubling.
+
+    `index.add` appends row by row, and each list's storage doubles when full: about a quarter of a gallery's size
+    ends up allocated but unused. Here every row is assigned to its list first, each list is resized to its final
+    length and back to zero (the allocation stays), and the rows are added with their precomputed assignments.
+    """
+    num_rows = embeddings.shape[0]
+    assignments = np.empty(num_rows, dtype=np.int64)
+    for start in range(0, num_rows, _ROW_CHUNK):
+        _, nearest = index.quantizer.search(np.ascontiguousarray(embeddings[start : start + _ROW_CHUNK]), 1)
+        assignments[start : start + _ROW_CHUNK] = nearest[:, 0]
+    lists = faiss.downcast_InvertedLists(faiss.extract_index_ivf(index).invlists)
+    for list_number, size in enumerate(np.bincount(assignments, minlength=index.nlist).tolist()):
+        lists.resize(list_number, size)
+        lists.resize(list_number, 0)
+    for start in range(0, num_rows, _ROW_CHUNK):
+        block = np.ascontiguousarray(embeddings[start : start + _ROW_CHUNK])
+        block_assignments = np.ascontiguousarray(assignments[start : start + _ROW_CHUNK])
+        # Without explicit ids, FAISS numbers the rows ntotal, ntotal + 1, ...: the gallery positions.
+        index.add_core(block.shape[0], faiss.swig_ptr(block), None, faiss.swig_ptr(block_assignments))
 
 
 # ----------------------------------------------------------------------------------------------------------------------

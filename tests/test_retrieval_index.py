@@ -221,6 +221,48 @@ def test_faiss_ivf_and_hnsw():
         index.build_faiss_index("pq")
 
 
+def test_ivf_lists_presized_hold_the_same_rows_as_plain_add(monkeypatch):
+    faiss = pytest.importorskip("faiss")
+    import modeling_tfcovr.retrieval_index as retrieval_index
+
+    monkeypatch.setattr(retrieval_index, "_ROW_CHUNK", 333)  # several add_core blocks, with a partial last one
+    rng = np.random.default_rng(8)
+    gallery = normalized(rng.standard_normal((1500, 12)).astype(np.float32))
+    queries = rng.standard_normal((20, 12)).astype(np.float32)
+    index = RetrievalIndex([f"v{i}" for i in range(1500)], gallery)
+    ours = index.build_faiss_index("ivf", nlist=16, nprobe=3)
+
+    plain = faiss.index_factory(12, "IVF16,Flat", faiss.METRIC_INNER_PRODUCT)
+    plain.quantizer.add(ours.quantizer.reconstruct_n(0, 16))  # the same trained centroids
+    plain.is_trained = True
+    plain.add(index.embeddings)
+    assert ours.ntotal == plain.ntotal == 1500
+    for list_number in range(16):
+        ours_ids = faiss.rev_swig_ptr(ours.invlists.get_ids(list_number), ours.invlists.list_size(list_number))
+        plain_ids = faiss.rev_swig_ptr(plain.invlists.get_ids(list_number), plain.invlists.list_size(list_number))
+        np.testing.assert_array_equal(ours_ids, plain_ids)  # same rows, same order, ids = gallery positions
+    expected_scores, expected_indices = plain.search(
+        normalized(queries), 10, params=faiss.SearchParametersIVF(nprobe=3)
+    )
+    result = index.search(queries, top_k=10)
+    np.testing.assert_array_equal(np.sort(result.indices, axis=1), np.sort(expected_indices, axis=1))
+    np.testing.assert_allclose(result.scores, expected_scores, rtol=0, atol=1e-6)
+
+
+def test_copy_false_normalises_the_callers_array_in_place():
+    rng = np.random.default_rng(9)
+    gallery = rng.standard_normal((40, 6)).astype(np.float32)
+    raw = gallery.copy()
+    copied = RetrievalIndex([f"v{i}" for i in range(40)], gallery)
+    np.testing.assert_array_equal(gallery, raw)  # default: the caller's array is untouched
+    assert not np.shares_memory(copied.embeddings, gallery)
+
+    shared = RetrievalIndex([f"v{i}" for i in range(40)], gallery, copy=False)
+    assert np.shares_memory(shared.embeddings, gallery)
+    np.testing.assert_allclose(gallery, normalized(raw), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(shared.embeddings, copied.embeddings)
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # Save / load
 # ------------------------------------------------------------------------------------------------------------------
