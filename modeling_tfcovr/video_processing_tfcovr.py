@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from transformers.feature_extraction_utils import BatchFeature
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, PILImageResampling
 from transformers.processing_utils import VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
+from transformers.video_utils import group_videos_by_shape
 
 from .errors import VideoDecodeError
 from .video_io import read_frames
@@ -157,11 +159,60 @@ class TFCoVRVideoProcessor(BaseVideoProcessor):
         return segment_frame_indices(int(metadata.total_num_frames), num_frames, mode)
 
     def _preprocess(self, videos, return_tensors=None, **kwargs):
+        grouped_videos, _ = group_videos_by_shape(videos)
+        if len(grouped_videos) == 1:
+            # One input shape (the usual batch): the grouped stack is already (B, T, C, H, W) in input order, so it
+            # goes through resize, crop and normalisation as it is, with no split and re-stack of float32 pixels.
+            (stacked,) = grouped_videos.values()
+            if kwargs["do_resize"]:
+                stacked = self.resize(stacked, size=kwargs["size"], resample=kwargs["resample"])
+            if kwargs["do_center_crop"]:
+                stacked = self.center_crop(stacked, kwargs["crop_size"])
+            pixels = self.rescale_and_normalize(
+                stacked, kwargs["do_rescale"], kwargs["rescale_factor"], kwargs["do_normalize"],
+                kwargs["image_mean"], kwargs["image_std"],
+            )
+            return BatchFeature(data={"pixel_values_videos": pixels}, tensor_type=return_tensors)
         output = super()._preprocess(videos, return_tensors=None, **kwargs)
         frames = output["pixel_values_videos"]
         if return_tensors in ("pt", None) and isinstance(frames, list) and frames:
             output["pixel_values_videos"] = torch.stack(frames) if len({f.shape for f in frames}) == 1 else frames
         return output
+
+    def rescale_and_normalize(
+        self,
+        images: torch.Tensor,
+        do_rescale: bool,
+        rescale_factor: float,
+        do_normalize: bool,
+        image_mean: float | list[float],
+        image_std: float | list[float],
+    ) -> torch.Tensor:
+        """`(images * rescale_factor - mean) / std` of uint8 `images` (..., C, H, W), as float32 in one new buffer.
+
+        The same operations as the base class, bit for bit (convert, subtract, divide), but into a buffer that,
+        inside a DataLoader worker, is allocated in shared memory, as `default_collate` does: the batch then reaches
+        the main process without being copied into shared memory first.
+        """
+        if not do_normalize or images.dtype != torch.uint8:
+            return super().rescale_and_normalize(images, do_rescale, rescale_factor, do_normalize, image_mean, image_std)
+        mean, std, _ = self._fuse_mean_std_and_rescale_factor(
+            do_normalize=do_normalize, image_mean=image_mean, image_std=image_std, do_rescale=do_rescale,
+            rescale_factor=rescale_factor, device=images.device,
+        )
+        channel_shape = (-1, 1, 1)
+        pixels = _new_float32_buffer(images.shape, images.device).copy_(images.contiguous())
+        pixels.sub_(torch.as_tensor(mean, dtype=torch.float32).view(channel_shape))
+        return pixels.div_(torch.as_tensor(std, dtype=torch.float32).view(channel_shape))
+
+
+def _new_float32_buffer(shape: torch.Size, device: torch.device) -> torch.Tensor:
+    """An uninitialised float32 tensor; in shared memory when called inside a DataLoader worker (CPU only)."""
+    if device.type == "cpu" and torch.utils.data.get_worker_info() is not None:
+        template = torch.empty(0, dtype=torch.float32)
+        storage = template._typed_storage()._new_shared(shape.numel(), device=device)
+        return template.new(storage).view(shape)
+    return torch.empty(shape, dtype=torch.float32, device=device)
 
 
 def _as_video_list(videos) -> list:

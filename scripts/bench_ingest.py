@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-frames", type=int, default=12, help="frames sampled per clip (segment middles)")
     parser.add_argument("--batch-size", type=int, default=8, help="clips per DataLoader batch")
     parser.add_argument("--workers", default="1,2", help="comma-separated DataLoader worker counts")
-    parser.add_argument("--repeats", type=int, default=2, help="timed passes over each set (after a warm-up)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes over each set (after a warm-up)")
     parser.add_argument("--profile-clips", type=int, default=16, help="clips of the main-process breakdown")
     parser.add_argument("--clip-dir", type=Path, default=None,
                         help="folder to render the clips into and keep (default: a temporary folder, removed)")

@@ -108,3 +108,53 @@ def test_processor_combines_video_and_text(tiny_processor, brightness_video):
     assert batch["input_ids"][0, 0].item() == tokenizer.bos_token_id
     assert tokenizer.unk_token_id not in batch["input_ids"][0].tolist()  # "2" became "two", a known word
     assert (batch["input_ids"] == tokenizer.eos_token_id).sum().item() == 2
+
+
+def _independent_pixels(video: np.ndarray, size: int) -> torch.Tensor:
+    """(T, 3, size, size) pixels by torchvision's own resize and crop, then CLIP normalisation written out."""
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as tvf
+
+    frames = torch.from_numpy(video).permute(0, 3, 1, 2)
+    frames = tvf.resize(frames, size, interpolation=InterpolationMode.BICUBIC, antialias=True)
+    frames = tvf.center_crop(frames, [size, size]).to(torch.float64) / 255
+    mean = torch.tensor(OPENAI_CLIP_MEAN, dtype=torch.float64).view(1, 3, 1, 1)
+    std = torch.tensor(OPENAI_CLIP_STD, dtype=torch.float64).view(1, 3, 1, 1)
+    return ((frames - mean) / std).to(torch.float32)
+
+
+def test_batch_pixels_equal_single_videos_and_an_independent_computation():
+    processor = mt.TFCoVRVideoProcessor(num_frames=3, size={"shortest_edge": 24}, crop_size={"height": 24, "width": 24})
+    rng = np.random.default_rng(0)
+    same_shape = [rng.integers(0, 256, (3, 30, 40, 3), dtype=np.uint8) for _ in range(3)]
+    other_shape = rng.integers(0, 256, (3, 36, 28, 3), dtype=np.uint8)
+
+    batch = processor(same_shape, do_sample_frames=False)["pixel_values_videos"]  # one shape: one stacked pass
+    mixed = processor([same_shape[0], other_shape], do_sample_frames=False)["pixel_values_videos"]  # two groups
+    assert batch.shape == (3, 3, 3, 24, 24) and batch.dtype == torch.float32 and batch.is_contiguous()
+    for position, video in enumerate(same_shape):
+        single = processor(video, do_sample_frames=False)["pixel_values_videos"][0]
+        torch.testing.assert_close(batch[position], single, rtol=0, atol=0)
+        torch.testing.assert_close(batch[position], _independent_pixels(video, 24), rtol=0, atol=2e-6)
+    torch.testing.assert_close(mixed[0], batch[0], rtol=0, atol=0)
+    torch.testing.assert_close(mixed[1], _independent_pixels(other_shape, 24), rtol=0, atol=2e-6)
+
+
+def _collate_and_report_sharing(items):
+    from modeling_tfcovr.training.data import VideoCollator
+
+    batch = VideoCollator(mt.TFCoVRVideoProcessor(num_frames=4, size={"shortest_edge": 32},
+                                                  crop_size={"height": 32, "width": 32}))(items)
+    # Inspected inside the worker, before the batch is pickled to the main process.
+    return batch, batch["pixel_values_videos"].is_shared()
+
+
+def test_collator_in_a_worker_writes_pixels_to_shared_memory_once():
+    frames = [{"frames": brightness_frames(4, step=9 + i)} for i in range(4)]
+    loader = torch.utils.data.DataLoader(frames, batch_size=2, num_workers=1, collate_fn=_collate_and_report_sharing)
+    in_main_process, shared_in_main = _collate_and_report_sharing(frames[:2])
+    assert not shared_in_main  # outside a worker: ordinary memory
+    (first, shared), (second, _) = list(loader)
+    assert shared  # allocated in shared memory by the processor, so not copied again to cross the process boundary
+    torch.testing.assert_close(first["pixel_values_videos"], in_main_process["pixel_values_videos"], rtol=0, atol=0)
+    assert second["pixel_values_videos"].shape == (2, 4, 3, 32, 32)
