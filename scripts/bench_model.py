@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gpu-batch-size", type=int, default=8, help="clips per forward pass on a GPU")
     parser.add_argument("--num-frames", type=int, default=12)
     parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--repeats", type=int, default=3, help="timed forward passes (after one warm-up pass)")
+    parser.add_argument("--repeats", type=int, default=2, help="timed forward passes (after one warm-up pass)")
     parser.add_argument("--tiny", action="store_true", help="a tiny ViT (smoke runs)")
     parser.add_argument("--no-gpu", action="store_true", help="skip the GPU measurements even if a GPU is present")
     parser.add_argument("--seed", type=int, default=0)
