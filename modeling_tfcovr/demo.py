@@ -50,7 +50,7 @@ class DemoConfig:
     initializer_range: float = 0.1
     drop_path_rate: float = 0.0
     classifier_dropout: float = 0.0
-    stage1_epochs: float = 50
+    stage1_epochs: float = 40
     stage1_learning_rate: float = 1e-3
     stage1_batch_size: int = 32
     stage2_epochs: float = 20
