@@ -151,8 +151,8 @@ def _stage2(config: DemoConfig, data_dir: Path, stage1_dir: Path, embeddings: Pa
         seed=config.seed, use_cpu=not torch.cuda.is_available(), eval_strategy="epoch",
         # A checkpoint (the model only) when validation mAP@50 improves, not one per epoch: the same best model,
         # about 5 s less per run.
-        save_strategy="best", save_only_model=True, save_total_limit=1, load_best_model_at_end=True, logging_strategy="epoch", dataloader_num_workers=0,
-        report_to="none", disable_tqdm=True,
+        save_strategy="best", save_only_model=True, save_total_limit=1, load_best_model_at_end=True,
+        logging_strategy="epoch", dataloader_num_workers=0, report_to="none", disable_tqdm=True,
     )
     data_args = RetrievalDataArguments(triplets=str(data_dir), embeddings=str(embeddings))
     return train_retrieval(model_args, data_args, training_args)

@@ -137,8 +137,9 @@ class RetrievalIndex:
 
     With `normalize=True` (the default) gallery and query embeddings are L2-normalised, so scores are cosine
     similarities, as in the TF-CoVR evaluation. The gallery is held once in memory as a C-contiguous float32 array:
-    a float32 array passed in is not modified (a normalised copy is made) unless `copy=False`, an array this class had
-    to convert anyway is normalised in place, and an index loaded with `mmap=True` stays memory-mapped (it was normalised when saved).
+    a float32 array passed in is not modified (a normalised copy is made) unless `copy=False`, an array this class
+    had to convert anyway is normalised in place, and an index loaded with `mmap=True` stays memory-mapped (it was
+    normalised when saved).
 
     Exact search ([`~RetrievalIndex.search`]) multiplies batches of queries with chunks of the gallery and keeps the
     best `k` with `torch.topk`, never sorting the whole gallery. Results are ordered by score, and equal scores by
@@ -473,7 +474,8 @@ class RetrievalIndex:
             best_indices = torch.empty((batch.shape[0], 0), dtype=torch.int64)
             for g_start in range(0, num_videos, chunk_size):
                 gallery = self._gallery_tensor(g_start, g_start + chunk_size)
-                block = torch.mm(batch, gallery.T, out=buffer[: batch.shape[0] * gallery.shape[0]].view(batch.shape[0], -1))
+                block = buffer[: batch.shape[0] * gallery.shape[0]].view(batch.shape[0], -1)  # (B, G)
+                torch.mm(batch, gallery.T, out=block)
                 rows = torch.nonzero((batch_excluded >= g_start) & (batch_excluded < g_start + gallery.shape[0]))[:, 0]
                 if rows.numel():
                     block[rows, batch_excluded[rows] - g_start] = -math.inf

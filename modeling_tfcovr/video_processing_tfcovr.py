@@ -195,7 +195,9 @@ class TFCoVRVideoProcessor(BaseVideoProcessor):
         the main process without being copied into shared memory first.
         """
         if not do_normalize or images.dtype != torch.uint8:
-            return super().rescale_and_normalize(images, do_rescale, rescale_factor, do_normalize, image_mean, image_std)
+            return super().rescale_and_normalize(
+                images, do_rescale, rescale_factor, do_normalize, image_mean, image_std
+            )
         mean, std, _ = self._fuse_mean_std_and_rescale_factor(
             do_normalize=do_normalize, image_mean=image_mean, image_std=image_std, do_rescale=do_rescale,
             rescale_factor=rescale_factor, device=images.device,
