@@ -4,6 +4,7 @@
 - `write_embeddings_parquet` / `read_embeddings`: the embeddings dataset format;
   `convert_pickle_embeddings`: the official pickle stream -> that format (needs `trust_pickle=True`).
 - `build_synthetic_benchmark`: the synthetic temporally fine-grained benchmark.
+- `TFCOVR_STAGE1_LABELS` / `get_label_set("tfcovr-306")`: the official 306-class stage-1 label space.
 """
 
 from .embeddings import (
@@ -14,6 +15,7 @@ from .embeddings import (
     validate_embeddings,
     write_embeddings_parquet,
 )
+from .label_sets import FINEDIVING_LABELS, FINEGYM_LABELS, LABEL_SETS, TFCOVR_STAGE1_LABELS, get_label_set, id2label_of
 from .synthetic import (
     CLIP_SCHEMA,
     ClipParams,
@@ -41,6 +43,12 @@ from .tfcovr_csv import (
 )
 
 __all__ = [
+    "FINEDIVING_LABELS",
+    "FINEGYM_LABELS",
+    "LABEL_SETS",
+    "TFCOVR_STAGE1_LABELS",
+    "get_label_set",
+    "id2label_of",
     "CLIP_SCHEMA",
     "SPLITS",
     "TRIPLET_COLUMNS",
