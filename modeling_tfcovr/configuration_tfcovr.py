@@ -45,6 +45,10 @@ class TFCoVRVisionConfig(CLIPVisionConfig):
             Stochastic depth of the adapter branches, rising linearly from 0 at the first layer.
         use_temporal_adapter / use_spatial_adapter / use_mlp_adapter (`bool`, default `True`):
             Which of AIM's adapters exist. With all three off the model is frame-wise CLIP.
+        num_temporal_adapters (`int`, defaults to 1):
+            AIM's `num_tadapter`. With 2, a second temporal adapter (with skip connection) also adapts the
+            temporal attention's input: `T-Adapter(attn(T-Adapter-in(ln_1(x))))` (AIM's ViT-B/16
+            something-something configuration). Needs `use_temporal_adapter`.
         conv_stem_channels (`list[int]`, *optional*):
             Not part of AIM: for small models trained from scratch, 3x3 stride-2 convolutions (GELU
             after each) before the patch embedding, whose kernel then shrinks by the stem's stride.
@@ -74,6 +78,7 @@ class TFCoVRVisionConfig(CLIPVisionConfig):
     use_temporal_adapter: bool = True
     use_spatial_adapter: bool = True
     use_mlp_adapter: bool = True
+    num_temporal_adapters: int = 1
     conv_stem_channels: list[int] | None = None
     conv_stem_temporal_kernel: int | None = None
     zero_init_adapters: bool = True
@@ -83,6 +88,10 @@ class TFCoVRVisionConfig(CLIPVisionConfig):
         super().__post_init__(**kwargs)
         if self.num_frames < 1:
             raise ValueError(f"num_frames must be at least 1, got {self.num_frames}")
+        if self.num_temporal_adapters not in (1, 2):
+            raise ValueError(f"num_temporal_adapters must be 1 or 2, got {self.num_temporal_adapters}")
+        if self.num_temporal_adapters == 2 and not self.use_temporal_adapter:
+            raise ValueError("num_temporal_adapters=2 needs use_temporal_adapter=True")
         if not 0.0 < self.adapter_ratio <= 4.0:
             raise ValueError(f"adapter_ratio must be in (0, 4], got {self.adapter_ratio}")
         if self.conv_stem_channels:

@@ -242,6 +242,7 @@ class TFCoVRVisionLayer(GradientCheckpointingLayer):
     """One CLIP ViT layer with AIM's temporal, spatial and joint (MLP) adaptation.
 
     temporal: x = x + drop_path(T-Adapter(attn(ln_1(x)) over frames))   (per token position)
+              with `num_temporal_adapters=2`: T-Adapter(attn(T-Adapter-in(ln_1(x))))  (T-Adapter-in has a skip)
     spatial:  x = x + S-Adapter(attn(ln_1(x)))                           (S-Adapter has a skip)
     joint:    x = x + mlp(ln_2(x)) + drop_path(s * MLP-Adapter(ln_2(x)))
     The temporal branch reuses the layer's own attention weights and `layer_norm1`.
@@ -257,6 +258,10 @@ class TFCoVRVisionLayer(GradientCheckpointingLayer):
         self.mlp_adapter_scale = config.mlp_adapter_scale
         ratio = config.adapter_ratio
         self.temporal_adapter = TFCoVRAdapter(hidden_size, ratio, skip_connection=False) if config.use_temporal_adapter else None
+        if config.use_temporal_adapter and config.num_temporal_adapters == 2:
+            self.temporal_input_adapter = TFCoVRAdapter(hidden_size, ratio, skip_connection=True)
+        else:
+            self.temporal_input_adapter = None
         self.spatial_adapter = TFCoVRAdapter(hidden_size, ratio, skip_connection=True) if config.use_spatial_adapter else None
         self.mlp_adapter = TFCoVRAdapter(hidden_size, ratio, skip_connection=False) if config.use_mlp_adapter else None
         self.drop_path = TFCoVRDropPath(drop_path_rate)
@@ -272,7 +277,10 @@ class TFCoVRVisionLayer(GradientCheckpointingLayer):
             # (B*T, N, D) -> (B*N, T, D): attend across frames at each token position.
             temporal = hidden_states.view(batch_size, num_frames, num_tokens, hidden_size).transpose(1, 2)
             temporal = temporal.reshape(batch_size * num_tokens, num_frames, hidden_size)
-            temporal, _ = self.self_attn(self.layer_norm1(temporal))
+            temporal = self.layer_norm1(temporal)
+            if self.temporal_input_adapter is not None:
+                temporal = self.temporal_input_adapter(temporal)
+            temporal, _ = self.self_attn(temporal)
             temporal = self.temporal_adapter(temporal)
             temporal = temporal.view(batch_size, num_tokens, num_frames, hidden_size).transpose(1, 2)
             hidden_states = hidden_states + self.drop_path(temporal.reshape(frames_batch, num_tokens, hidden_size))
@@ -861,7 +869,7 @@ def _text_encoder_from_config(text_config) -> PreTrainedModel:
 
 _AIM_FIELDS = (
     "num_frames", "adapter_ratio", "mlp_adapter_scale", "drop_path_rate",
-    "use_temporal_adapter", "use_spatial_adapter", "use_mlp_adapter", "freeze_backbone",
+    "use_temporal_adapter", "use_spatial_adapter", "use_mlp_adapter", "num_temporal_adapters", "freeze_backbone",
 )
 
 

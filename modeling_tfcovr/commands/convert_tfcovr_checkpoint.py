@@ -7,7 +7,7 @@ Examples:
 
     # with the fine-tuned AIM encoder, to encode raw videos
     python scripts/convert_tfcovr_checkpoint.py best_val.ckpt --output tfcovr-base \
-        --vision-checkpoint aim_stage1.pth --trust-pickle
+        --vision-checkpoint aim_stage1.pth --vision-preset tfcovr-stage1 --trust-pickle
 
 The checkpoint is read with torch.load(weights_only=True). The official one also stores its
 scheduler object, which needs unpickling: pass --trust-pickle only for files from a source you
@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from ..convert import convert_tfcovr_checkpoint
+from ..convert.aim import aim_preset_names
 from ..errors import TFCoVRError
 from . import report_error, run
 
@@ -41,7 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--trust-pickle", action="store_true", help="I trust this file: allow unpickling it")
     parser.add_argument("--text-num-heads", type=int, default=None, help="text attention heads (default: width // 64)")
-    parser.add_argument("--vision-num-heads", type=int, default=None, help="video encoder attention heads (default: width // 64)")
+    parser.add_argument(
+        "--vision-preset", choices=aim_preset_names(), default=None,
+        help="official AIM configuration of an AIM checkpoint file given as --vision-checkpoint (TF-CoVR's: tfcovr-stage1)",
+    )
+    parser.add_argument("--vision-num-heads", type=int, default=None,
+                        help="attention heads of an AIM checkpoint file (default: from --vision-preset)")
+    parser.add_argument("--vision-adapter-scale", type=float, default=None,
+                        help="joint-adapter scale of an AIM checkpoint file (default: from --vision-preset)")
     parser.add_argument("--state-dict-key", default=None, help="checkpoint entry that holds the model (default: found)")
     parser.add_argument("--no-processor", action="store_true", help="do not save a processor with the model")
     return parser
@@ -68,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             vision_num_attention_heads=args.vision_num_heads,
             state_dict_key=args.state_dict_key,
             save_processor=not args.no_processor,
+            vision_preset=args.vision_preset,
+            vision_mlp_adapter_scale=args.vision_adapter_scale,
         )
     except (TFCoVRError, FileNotFoundError, json.JSONDecodeError) as error:
         return report_error(error)

@@ -120,6 +120,8 @@ def convert_tfcovr_checkpoint(
     vision_num_attention_heads: int | None = None,
     state_dict_key: str | None = None,
     save_processor: bool = True,
+    vision_preset: str | None = None,
+    vision_mlp_adapter_scale: float | None = None,
 ) -> TFCoVRModel:
     """Converts the official TF-CoVR stage-2 checkpoint to a [`TFCoVRModel`].
 
@@ -137,6 +139,9 @@ def convert_tfcovr_checkpoint(
         state_dict_key: the checkpoint entry holding the model (found automatically: `model`, ...).
         save_processor: save a [`TFCoVRProcessor`] (CLIP tokenizer from the `clip` package + video
             processor) with the model when the tokenizer can be built and matches the text tower.
+        vision_preset / vision_mlp_adapter_scale: for an AIM checkpoint *file* as `vision_checkpoint`,
+            the official configuration (`tfcovr-stage1` for TF-CoVR's) or the joint-adapter scale; see
+            [`convert_aim_checkpoint`].
 
     Returns:
         The converted model, in eval mode.
@@ -149,7 +154,10 @@ def convert_tfcovr_checkpoint(
 
     vision_model = None
     if vision_checkpoint is not None:
-        vision_model = load_aim_encoder(vision_checkpoint, trust_pickle=trust_pickle, num_attention_heads=vision_num_attention_heads)
+        vision_model = load_aim_encoder(
+            vision_checkpoint, trust_pickle=trust_pickle, num_attention_heads=vision_num_attention_heads,
+            preset=vision_preset, mlp_adapter_scale=vision_mlp_adapter_scale,
+        )
         vision_config = vision_model.config
     else:
         logger.warning(NO_VISION_ENCODER_NOTE)
