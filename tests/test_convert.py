@@ -243,16 +243,14 @@ def random_videos(batch: int = 2, seed: int = 3) -> torch.Tensor:
     "prefix, head, heads",
     [
         ("backbone.", "cls_head.fc_cls.", 2),  # mmaction
-        ("model.", "model.fc_cls.", 1),  # TF-CoVR's own AIM module, OpenAI's default heads (64 // 64)
+        ("model.", "model.fc_cls.", 1),  # TF-CoVR's own AIM module
         ("module.backbone.", "module.cls_head.fc_cls.", 4),  # saved from DDP
     ],
 )
 def test_aim_checkpoint_equals_direct_computation(tmp_path, prefix, head, heads):
     state = random_aim_state_dict(prefix, head)
     torch.save({"meta": {"epoch": 30, "mmaction_version": "0.24.1"}, "state_dict": state}, tmp_path / "aim.pth")
-    args = [str(tmp_path / "aim.pth"), "--output", str(tmp_path / "hf")]
-    if heads != 1:
-        args += ["--num-heads", str(heads)]
+    args = [str(tmp_path / "aim.pth"), "--output", str(tmp_path / "hf"), "--num-heads", str(heads), "--mlp-adapter-scale", "0.5"]
     assert load_script("convert_aim_checkpoint").main(args) == 0
 
     model = TFCoVRForVideoClassification.from_pretrained(tmp_path / "hf").eval()
@@ -274,7 +272,7 @@ def test_aim_vision_only_from_safetensors(tmp_path):
 
     state = random_aim_state_dict("", "fc_cls.", seed=5)
     save_file(state, tmp_path / "aim.safetensors")
-    model = convert_aim_checkpoint(tmp_path / "aim.safetensors", vision_only=True)
+    model = convert_aim_checkpoint(tmp_path / "aim.safetensors", vision_only=True, num_attention_heads=1, mlp_adapter_scale=0.5)
     assert isinstance(model, TFCoVRVisionModel)
     videos = random_videos(seed=4)
     expected, _ = reference_aim(state, videos, "", "fc_cls.", heads=1)
@@ -284,10 +282,10 @@ def test_aim_vision_only_from_safetensors(tmp_path):
 
 def test_aim_unknown_backbone_keys_are_rejected(tmp_path):
     state = random_aim_state_dict()
-    state["backbone.transformer.resblocks.0.T_Adapter_in.D_fc1.weight"] = torch.zeros(16, AIM_WIDTH)
+    state["backbone.transformer.resblocks.0.T_Adapter_out.D_fc1.weight"] = torch.zeros(16, AIM_WIDTH)
     torch.save(state, tmp_path / "aim.pth")
-    with pytest.raises(DataFormatError, match="T_Adapter_in"):
-        convert_aim_checkpoint(tmp_path / "aim.pth")
+    with pytest.raises(DataFormatError, match="T_Adapter_out"):
+        convert_aim_checkpoint(tmp_path / "aim.pth", num_attention_heads=2, mlp_adapter_scale=0.5)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -350,7 +348,8 @@ def official_checkpoint(openai_clip, tmp_path_factory):
 
 def test_official_stage2_checkpoint_converts_through_the_script(official_checkpoint, tmp_path):
     official = official_checkpoint
-    args = [str(official["dir"] / "best_val.ckpt"), "--output", str(tmp_path / "tfcovr"), "--vision-checkpoint", str(official["dir"] / "aim.pth"), "--vision-num-heads", "2"]
+    args = [str(official["dir"] / "best_val.ckpt"), "--output", str(tmp_path / "tfcovr"), "--vision-checkpoint", str(official["dir"] / "aim.pth"), "--vision-num-heads", "2",
+            "--vision-adapter-scale", "0.5"]
     assert load_script("convert_tfcovr_checkpoint").main(args) == 0
     model = TFCoVRModel.from_pretrained(tmp_path / "tfcovr").eval()
     assert model.config.normalize_query_video is False
@@ -388,7 +387,7 @@ def test_official_stage2_without_video_encoder(official_checkpoint, caplog):
 
 
 def test_official_stage2_with_a_converted_stage1_folder(official_checkpoint, tmp_path):
-    convert_aim_checkpoint(official_checkpoint["dir"] / "aim.pth", tmp_path / "stage1", num_attention_heads=2)
+    convert_aim_checkpoint(official_checkpoint["dir"] / "aim.pth", tmp_path / "stage1", num_attention_heads=2, mlp_adapter_scale=0.5)
     model = convert_tfcovr_checkpoint(official_checkpoint["dir"] / "best_val.ckpt", vision_checkpoint=tmp_path / "stage1")
     assert model.config.vision_config.num_attention_heads == 2
     videos = random_videos(seed=12)
