@@ -399,3 +399,15 @@ def test_help_lists_the_presets(capsys):
         load_script("convert_aim_checkpoint").main(["--help"])
     out = capsys.readouterr().out
     assert all(name in out for name in OFFICIAL) and "--num-attention-heads" in out and "--adapter-scale" in out
+
+
+def test_readme_preset_table_matches_the_presets():
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### 3. AIM checkpoints") : text.index("### 4. OpenAI CLIP weights")]
+    rows = {}
+    for line in section.splitlines():
+        if line.startswith("| `") and not line.startswith("| `--preset`"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            rows[cells[0].strip("`")] = (int(cells[2]), int(cells[3]), float(cells[4]), int(cells[5]), int(cells[6].split(",")[0]))
+    assert rows == {name: (frames, arch["num_attention_heads"], scale, tadapter, classes)
+                    for name, (arch, frames, _, scale, tadapter, classes, _) in OFFICIAL.items()}
