@@ -18,6 +18,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_tfcovr import TFCoVRConfig, TFCoVRVisionConfig
 from .errors import DataFormatError, TFCoVRError, UnsafePathError, UntrustedFileError, VideoDecodeError
+from .loss_tfcovr import hn_nce_loss, hn_nce_loss_from_logits
 from .metrics import METRIC_PATH
 from .modeling_tfcovr import (
     TFCoVRForVideoClassification,
@@ -27,7 +28,6 @@ from .modeling_tfcovr import (
     TFCoVRVideoClassifierOutput,
     TFCoVRVisionModel,
     TFCoVRVisionModelOutput,
-    hn_nce_loss,
 )
 from .pipeline_tfcovr import TASK as PIPELINE_TASK
 from .pipeline_tfcovr import ComposedVideoRetrievalPipeline, save_for_pipeline
@@ -72,6 +72,7 @@ __all__ = [
     "TFCoVRVideoProcessor",
     "TFCoVRProcessor",
     "hn_nce_loss",
+    "hn_nce_loss_from_logits",
     "ComposedVideoRetrievalPipeline",
     "save_for_pipeline",
     "RetrievalIndex",

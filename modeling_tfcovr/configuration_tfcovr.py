@@ -125,6 +125,10 @@ class TFCoVRConfig(PretrainedConfig):
             Softmax temperature of the contrastive loss and of `logits_per_query`.
         hn_nce_alpha / hn_nce_beta (`float`, defaults to 1.0 / 0.5):
             HN-NCE weights; `alpha=1, beta=0` is InfoNCE.
+        hn_nce_variant (`str`, defaults to `"paper"`):
+            `"paper"`: HN-NCE as its paper defines it. `"official"`: the official TF-CoVR / CoVR loss bit for
+            bit, whose query-to-target weights are normalised by the wrong row's sum when `beta > 0` (see
+            `loss_tfcovr.py`). Converted official checkpoints set `"official"`.
         freeze_vision_encoder / freeze_text_encoder (`bool`, default `True`):
             Stage 2 trains only the text projection and the combiner, as in the paper.
         normalize_query_video (`bool`, defaults to `True`):
@@ -156,6 +160,7 @@ class TFCoVRConfig(PretrainedConfig):
     temperature: float = 0.07
     hn_nce_alpha: float = 1.0
     hn_nce_beta: float = 0.5
+    hn_nce_variant: str = "paper"
     freeze_vision_encoder: bool = True
     freeze_text_encoder: bool = True
     normalize_query_video: bool = True
@@ -167,6 +172,8 @@ class TFCoVRConfig(PretrainedConfig):
         super().__post_init__(**kwargs)
         if self.temperature <= 0:
             raise ValueError(f"temperature must be positive, got {self.temperature}")
+        if self.hn_nce_variant not in ("paper", "official"):
+            raise ValueError(f"hn_nce_variant must be 'paper' or 'official', got {self.hn_nce_variant!r}")
 
     @property
     def text_embed_dim(self) -> int:

@@ -22,6 +22,7 @@ from transformers.models.clip.modeling_clip import CLIPMLP, CLIPAttention, CLIPT
 from transformers.utils import ModelOutput
 
 from .configuration_tfcovr import TFCoVRConfig, TFCoVRVisionConfig
+from .loss_tfcovr import gather_with_grad, hn_nce_loss, hn_nce_loss_from_logits  # noqa: F401  (re-exported)
 
 # ----------------------------------------------------------------------------------------------
 # Outputs
@@ -81,100 +82,6 @@ class TFCoVROutput(ModelOutput):
     logits_per_query: torch.FloatTensor | None = None
     query_embeds: torch.FloatTensor | None = None
     target_embeds: torch.FloatTensor | None = None
-
-
-# ----------------------------------------------------------------------------------------------
-# Loss and distributed helpers
-# ----------------------------------------------------------------------------------------------
-
-
-def hn_nce_loss(
-    query_embeds: torch.Tensor,
-    target_embeds: torch.Tensor,
-    temperature: float = 0.07,
-    alpha: float = 1.0,
-    beta: float = 0.5,
-) -> torch.Tensor:
-    r"""Hard-negative NCE (Radenovic et al., arXiv 2301.02280), summed over both directions.
-
-    With similarities `s_ij = q_i . t_j / temperature`, the query-to-target term for row `i` is
-
-        -s_ii + log(alpha * exp(s_ii) + sum_{j != i} w_ij * exp(s_ij)),
-        w_ij = (B - 1) * exp(beta * s_ij) / sum_{k != i} exp(beta * s_ik),
-
-    averaged over the batch; the target-to-query term is the same on the transposed matrix. The loss
-    is their sum, as in the official TF-CoVR / CoVR code. `alpha=1, beta=0` gives symmetric InfoNCE,
-    `cross_entropy(S) + cross_entropy(S.T)`.
-
-    Args:
-        query_embeds (`torch.Tensor` of shape `(batch_size, dim)`): L2-normalised queries.
-        target_embeds (`torch.Tensor` of shape `(batch_size, dim)`): L2-normalised targets; row `i`
-            is the positive of query `i`.
-
-    Returns:
-        `torch.Tensor` of shape `()`.
-    """
-    if query_embeds.shape != target_embeds.shape:
-        raise ValueError(f"query and target embeddings must have the same shape, got {query_embeds.shape} and {target_embeds.shape}")
-    similarities = query_embeds.float() @ target_embeds.float().T / temperature
-    return _hn_nce_direction(similarities, alpha, beta) + _hn_nce_direction(similarities.T, alpha, beta)
-
-
-def _hn_nce_direction(similarities: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
-    batch_size = similarities.shape[0]
-    positives = similarities.diagonal()
-    log_alpha = torch.log(torch.tensor(alpha, dtype=similarities.dtype, device=similarities.device))
-    if batch_size == 1:  # no negatives: the denominator is alpha * exp(s_11)
-        return log_alpha + 0.0 * positives.sum()
-    diagonal = torch.eye(batch_size, dtype=torch.bool, device=similarities.device)
-    # log w_ij = log(B - 1) + beta * s_ij - logsumexp_{k != i}(beta * s_ik); the diagonal weight is alpha.
-    scaled = (beta * similarities).masked_fill(diagonal, float("-inf"))
-    log_weights = torch.log(torch.tensor(batch_size - 1.0)) + scaled - scaled.logsumexp(dim=1, keepdim=True)
-    log_weights = torch.where(diagonal, log_alpha, log_weights)
-    denominators = (similarities + log_weights).logsumexp(dim=1)
-    return (denominators - positives).mean()
-
-
-class _GatherWithGrad(torch.autograd.Function):
-    """all_gather whose backward sums the gradient of every process and returns this process's part.
-
-    Written with all_reduce (not reduce_scatter) so that it also runs on the gloo backend.
-    """
-
-    @staticmethod
-    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
-        world_size = torch.distributed.get_world_size()
-        ctx.rank, ctx.batch_sizes = torch.distributed.get_rank(), None
-        sizes = [torch.zeros(1, dtype=torch.long, device=tensor.device) for _ in range(world_size)]
-        torch.distributed.all_gather(sizes, torch.tensor([tensor.shape[0]], device=tensor.device))
-        ctx.batch_sizes = [int(size) for size in sizes]
-        max_size = max(ctx.batch_sizes)
-        padded = torch.zeros((max_size, *tensor.shape[1:]), dtype=tensor.dtype, device=tensor.device)
-        padded[: tensor.shape[0]] = tensor
-        gathered = [torch.empty_like(padded) for _ in range(world_size)]
-        torch.distributed.all_gather(gathered, padded.contiguous())
-        return torch.cat([part[:size] for part, size in zip(gathered, ctx.batch_sizes)])
-
-    @staticmethod
-    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
-        grad = grad_output.contiguous().clone()
-        torch.distributed.all_reduce(grad)
-        start = sum(ctx.batch_sizes[: ctx.rank])
-        return grad[start : start + ctx.batch_sizes[ctx.rank]]
-
-
-def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
-    """Concatenates `tensor` (B_p, ...) of every process along dim 0, keeping gradients.
-
-    Every process then computes the loss of the global batch; since each one back-propagates the
-    same loss, the summed gradient equals the single-process gradient times the world size, which
-    DDP's gradient averaging cancels. Identity outside distributed runs.
-    """
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return tensor
-    if torch.distributed.get_world_size() == 1:
-        return tensor
-    return _GatherWithGrad.apply(tensor)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -821,7 +728,9 @@ class TFCoVRModel(TFCoVRPreTrainedModel):
                 all_queries, all_targets = gather_with_grad(query_embeds), gather_with_grad(target_embeds)
             logits = all_queries.float() @ all_targets.float().T / self.config.temperature
             if return_loss:
-                loss = hn_nce_loss(all_queries, all_targets, self.config.temperature, self.config.hn_nce_alpha, self.config.hn_nce_beta)
+                loss = hn_nce_loss_from_logits(
+                    logits, self.config.hn_nce_alpha, self.config.hn_nce_beta, self.config.hn_nce_variant
+                )
         if not return_dict:
             return tuple(v for v in (loss, logits, query_embeds, target_embeds) if v is not None)
         return TFCoVROutput(loss=loss, logits_per_query=logits, query_embeds=query_embeds, target_embeds=target_embeds)

@@ -8,7 +8,7 @@ from transformers import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
 from .errors import DataFormatError
-from .text_normalization import MAX_WORDS, _describe_non_text, normalize_modification_text
+from .text_normalization import MAX_WORDS, _describe_non_text, normalize_modification_text, openai_clip_clean_text
 
 if TYPE_CHECKING:
     import os
@@ -24,9 +24,11 @@ class TFCoVRProcessor(ProcessorMixin):
     r"""Wraps a [`TFCoVRVideoProcessor`] and a fast tokenizer.
 
     `processor(videos=..., text=...)` returns `pixel_values_videos` `(B, T, 3, H, W)`, `input_ids`
-    and `attention_mask` `(B, L)`. Modification texts are normalised as in the official code
-    (numbers to words, lower case, punctuation removed, at most 30 words) unless
-    `normalize_text=False`.
+    and `attention_mask` `(B, L)`. Modification texts are normalised exactly as in the official code
+    (the table of numbers 0.5-7 to words, lower case, `!"()*#:;~` removed, at most 30 words; see
+    [`normalize_modification_text`]) unless `normalize_text=False`. With a CLIP tokenizer the texts then go
+    through OpenAI's own cleaning (ftfy, HTML entities, whitespace), so that the ids equal
+    `clip.tokenize(text, truncate=True)` on every input.
 
     Args:
         video_processor ([`TFCoVRVideoProcessor`]): frames pipeline.
@@ -60,6 +62,8 @@ class TFCoVRProcessor(ProcessorMixin):
                 raise DataFormatError(f"text {position} must be a str, got {_describe_non_text(item)}")
         if self.normalize_text:
             texts = [normalize_modification_text(t, self.max_words) for t in texts]
+        if _is_clip_tokenizer(self.tokenizer):
+            texts = [openai_clip_clean_text(t) for t in texts]
         return texts
 
     def __call__(
@@ -90,6 +94,11 @@ class TFCoVRProcessor(ProcessorMixin):
     @property
     def model_input_names(self) -> list[str]:
         return ["pixel_values_videos", "input_ids", "attention_mask"]
+
+
+def _is_clip_tokenizer(tokenizer) -> bool:
+    """A transformers CLIP tokenizer (slow or fast), which needs OpenAI's cleaning to tokenise as `clip.tokenize`."""
+    return type(tokenizer).__name__ in ("CLIPTokenizer", "CLIPTokenizerFast")
 
 
 __all__ = ["TFCoVRProcessor"]

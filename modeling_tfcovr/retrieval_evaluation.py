@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from .errors import DataFormatError
-from .metrics import compute_retrieval_metrics
+from .metrics import compute_retrieval_metrics, official_retrieval_metrics
+from .official_protocol import official_gallery_ids, official_rankings
 from .retrieval_index import RetrievalIndex, SearchResult
 
 if TYPE_CHECKING:
@@ -70,7 +71,8 @@ class TripletSplit:
         )
 
     def gallery_ids(self) -> list[str]:
-        """The official gallery: every video that is a valid target of some query (sorted)."""
+        """The gallery of the `"unique"` protocol: every video that is a valid target of some query, once (sorted).
+        The official test's gallery is another one: see [`official_gallery_ids`]."""
         return sorted({video for targets in self.valid_targets for video in targets} | set(self.target_videos))
 
     def subset(self, size: int) -> TripletSplit:
@@ -141,6 +143,15 @@ def score_rankings(
     )
 
 
+def score_official_rankings(
+    result: SearchResult, split: TripletSplit, k_values: Sequence[int] = DEFAULT_K_VALUES
+) -> dict[str, float]:
+    """mAP@K and Recall@K counted as the official test does (see [`official_retrieval_metrics`])."""
+    return official_retrieval_metrics(
+        result.video_ids, split.valid_targets, single_targets=split.target_videos, k_values=list(k_values)
+    )
+
+
 def search_split(
     query_embeds: np.ndarray | torch.Tensor, index: RetrievalIndex, split: TripletSplit, top_k: int = 50
 ) -> SearchResult:
@@ -157,6 +168,9 @@ def make_retrieval_compute_metrics(
     (`query_index`); the model's first prediction output is the query embedding. `gallery` is
     the retrieval index of target embeddings, or a function that builds it (called at every
     evaluation, for encoders that change during training).
+
+    Returns `map@K` / `recall@K` of the `"unique"` protocol and `official_map@K` / `official_recall@K` of the
+    official one (its gallery: the evaluated rows' target videos, duplicates kept).
     """
 
     def compute_metrics(eval_prediction) -> dict[str, float]:
@@ -170,7 +184,13 @@ def make_retrieval_compute_metrics(
         evaluated = TripletSplit(*([values[i] for i in rows] for values in (
             split.query_ids, split.query_videos, split.modifications, split.target_videos, split.valid_targets)))
         result = search_split(query_embeds, index, evaluated, top_k=max(k_values))
-        return score_rankings(result, evaluated, k_values)
+        metrics = score_rankings(result, evaluated, k_values)
+        official_ids = official_gallery_ids(evaluated.target_videos)
+        official = official_rankings(query_embeds, evaluated.query_videos, official_ids,
+                                     index.get_embeddings(official_ids), top_k=max(50, *k_values))
+        metrics.update({f"official_{name}": value
+                        for name, value in score_official_rankings(official, evaluated, k_values).items()})
+        return metrics
 
     return compute_metrics
 
@@ -268,16 +288,27 @@ def evaluate_split(
 ) -> tuple[dict, dict[str, list[dict]]]:
     """Evaluates `model` and the baselines on `split` against a gallery of video embeddings.
 
+    Two protocols are computed (see `official_protocol.py`):
+
+    - `"unique"` (`report["results"]`): a gallery of every valid target once (or `gallery_ids`), the query's own
+      video never returned, repeats never counted twice. The sounder protocol.
+    - `"official"` (`report["official"]["results"]`): the official TF-CoVR test exactly, whose numbers are
+      comparable with the paper: one gallery entry per row's `target_video` (duplicates kept), the query's video
+      pushed down by 100, a duplicated valid target counted each time. Only computed on the split's own gallery
+      (not with `gallery_ids`).
+
     Args:
         video_ids / video_embeds: every available video embedding (queries and gallery), `(N, D)`.
-        gallery_ids: the gallery; default: the split's target videos (the official protocol).
+        gallery_ids: the `"unique"` gallery; default: every valid target of the split.
             Queries whose video has no embedding are skipped and counted.
 
     Returns:
-        `(report, predictions)`: the report has `num_queries`, `skipped_queries`, `gallery_size`
-        and `results[method]` (mAP@K, Recall@K on the 0-100 scale); predictions hold per method
-        the records of [`prediction_records`].
+        `(report, predictions)`: the report has `num_queries`, `skipped_queries`, `gallery_size`,
+        `results[method]` (mAP@K, Recall@K on the 0-100 scale, `"unique"` protocol) and `official`
+        (`protocol`, `gallery_size`, `missing_gallery_videos`, `results[method]`); predictions hold per method
+        the records of [`prediction_records`] (unique protocol).
     """
+    custom_gallery = gallery_ids is not None
     position = {video_id: row for row, video_id in enumerate(video_ids)}
     requested = list(gallery_ids if gallery_ids is not None else split.gallery_ids())
     gallery_ids = [g for g in requested if g in position]
@@ -296,7 +327,7 @@ def evaluate_split(
     queries = query_embeddings_by_method(model, query_video, text_features[text_rows])
     in_gallery = set(gallery_ids)
     report = {"num_queries": len(evaluated), "skipped_queries": len(split) - len(evaluated),
-              "gallery_size": len(index), "k_values": list(k_values), "results": {},
+              "protocol": "unique", "gallery_size": len(index), "k_values": list(k_values), "results": {},
               # Videos of the gallery without an embedding, and queries none of whose valid targets is left in
               # the gallery (they count, with AP 0): both lower the scores, so they are reported.
               "missing_gallery_videos": missing_gallery,
@@ -307,7 +338,29 @@ def evaluate_split(
         result = search_split(queries[method], index, evaluated, top_k=max(top_k, *k_values))
         report["results"][method] = score_rankings(result, evaluated, k_values)
         predictions[method] = prediction_records(evaluated, result, limit=top_k)
+    if not custom_gallery:
+        report["official"] = _official_report(split, evaluated, position, video_embeds, queries, methods, k_values)
     return report, predictions
+
+
+def _official_report(split: TripletSplit, evaluated: TripletSplit, position: dict[str, int], video_embeds: np.ndarray,
+                     queries: dict[str, torch.Tensor], methods: Sequence[str], k_values: Sequence[int]) -> dict:
+    """The official protocol's numbers: its gallery holds the `target_video` of every row of `split` (all rows, as
+    the official test builds it before it looks at the queries), in row order, duplicates kept."""
+    requested = official_gallery_ids(split.target_videos)
+    gallery = [video for video in requested if video in position]
+    missing = sorted({video for video in requested if video not in position})
+    if missing:
+        logger.warning("official protocol: %d gallery videos have no embedding and are left out, e.g. %s",
+                       len(missing), missing[:5])
+    gallery_embeds = np.asarray(video_embeds)[[position[video] for video in gallery]]
+    results = {}
+    for method in methods:
+        ranked = official_rankings(queries[method], evaluated.query_videos, gallery, gallery_embeds,
+                                   top_k=max(50, *k_values))
+        results[method] = score_official_rankings(ranked, evaluated, k_values)
+    return {"protocol": "official", "gallery_size": len(gallery), "distinct_gallery_videos": len(set(gallery)),
+            "missing_gallery_videos": missing, "results": results}
 
 
 __all__ = [
@@ -320,6 +373,7 @@ __all__ = [
     "TripletSplit",
     "load_triplet_split",
     "score_rankings",
+    "score_official_rankings",
     "search_split",
     "make_retrieval_compute_metrics",
     "encode_texts",

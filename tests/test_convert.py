@@ -34,7 +34,6 @@ from modeling_tfcovr.convert import (
     convert_openai_clip_checkpoint,
     convert_tfcovr_checkpoint,
     load_checkpoint,
-    openai_clean_text,
     zero_shot_query_features,
     zero_shot_video_features,
 )
@@ -470,9 +469,11 @@ def test_clip_tokenizer_matches_openai(openai_clip, tmp_path):
 
 
 def test_openai_clean_text_covers_ftfy_and_html(openai_clip):
+    from modeling_tfcovr.text_normalization import openai_clip_clean_text
+
     tokenizer = build_clip_tokenizer()
     for text in ["don’t “quote” me", "salto &amp; twist"]:
-        ids = tokenizer(openai_clean_text(text))["input_ids"]
+        ids = tokenizer(openai_clip_clean_text(text))["input_ids"]
         assert ids == openai_clip.tokenize(text)[0, : len(ids)].tolist()
 
 

@@ -89,7 +89,7 @@ def test_bad_video_files_raise_errors_naming_the_path(tmp_path, brightness_video
     "text,expected",
     [
         ("Show it with 2.5 turns instead of 1.5!", "show it with two and a half turns instead of one and a half"),
-        ("Do 3 rotations, not 1.", "do three rotations not one"),
+        ("Do 3 rotations, not 1.", "do three rotations, not one."),
         ("0.5 turn; 7 twists; 8 saltos", "half turn seven twists 8 saltos"),
         ("It's a HALF-turn", "it's a half-turn"),
         (" ".join(["word"] * 40), " ".join(["word"] * 30)),

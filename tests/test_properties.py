@@ -4,7 +4,6 @@ segment frame sampling: each is checked on random inputs against its definition 
 from __future__ import annotations
 
 import math
-import re
 from fractions import Fraction
 
 import numpy as np
@@ -18,61 +17,9 @@ from modeling_tfcovr.metrics import (
     relevance_from_indices,
 )
 from modeling_tfcovr.retrieval_index import RetrievalIndex
-from modeling_tfcovr.text_normalization import MAX_WORDS, NUMBER_WORDS, normalize_modification_text
 from modeling_tfcovr.video_processing_tfcovr import segment_frame_indices
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Text normalisation
-# ----------------------------------------------------------------------------------------------------------------------
-
-# Texts built from the pieces that matter: numbers (with halves and other decimals), words, punctuation, underscores,
-# apostrophes, hyphens, odd whitespace, upper case and non-ASCII letters and digits.
-_pieces = st.one_of(
-    st.integers(0, 12).map(str),
-    st.tuples(st.integers(0, 9), st.sampled_from(["5", "50", "0", "25", "2", "05"])).map(lambda t: f"{t[0]}.{t[1]}"),
-    st.sampled_from(["Turn", "SALTO", "twists", "x2", "2nd", "İstanbul", "straße", "٣", "Ǆ", "half-turn", "it's"]),
-    st.sampled_from([" ", "  ", "\t", "\n", "\u00a0", "\u2028", ".", ",", "!", "?", ";", "(", ")", "_", "-", "'", "/"]),
-)
-texts = st.one_of(st.lists(_pieces, max_size=60).map("".join), st.text(max_size=200))
-_STANDALONE_SMALL_NUMBER = re.compile(r"(?<!\w)[0-7](?!\w)")
-
-
-@SETTINGS
-@given(texts, st.integers(1, 40))
-def test_normalisation_properties(text, max_words):
-    normalized = normalize_modification_text(text, max_words)
-    words = normalized.split(" ") if normalized else []
-    assert len(words) <= max_words
-    assert all(words), f"empty word (double space) in {normalized!r}"
-    assert normalized == normalized.strip()
-    assert normalized == normalized.lower()
-    assert not re.search(r"[^\w\s'\-]", normalized), normalized  # no punctuation but apostrophes and hyphens
-    assert "_" not in normalized and "\n" not in normalized and "\t" not in normalized
-    # no digit 0-7 standing alone: every small number became a word
-    assert not _STANDALONE_SMALL_NUMBER.search(normalized), normalized
-    assert normalize_modification_text(normalized, max_words) == normalized  # idempotent
-
-
-@SETTINGS
-@given(texts)
-def test_normalisation_caps_at_thirty_words_by_default(text):
-    long_text = " ".join([text] * 20)
-    assert len(normalize_modification_text(long_text).split(" ")) <= MAX_WORDS
-    # capping keeps a prefix: the capped text starts the uncapped one
-    assert normalize_modification_text(long_text, 10_000).startswith(normalize_modification_text(long_text))
-
-
-@SETTINGS
-@given(st.integers(0, 7), st.sampled_from(["", ".0", ".5", ".50"]), st.sampled_from(["turns", "Twists"]))
-def test_small_numbers_and_halves_become_words(integer, fraction, noun):
-    expected = NUMBER_WORDS[integer]
-    if fraction in (".5", ".50"):
-        expected = "half" if integer == 0 else f"{expected} and a half"
-    assert normalize_modification_text(f"With {integer}{fraction} {noun}!") == f"with {expected} {noun.lower()}"
-
-
 # ----------------------------------------------------------------------------------------------------------------------
 # The metric against a naive implementation of the definition
 # ----------------------------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ refused with [`UntrustedFileError`] unless `trust_pickle=True` (`--trust-pickle`
 """
 
 from .aim import aim_config_from_state_dict, convert_aim_checkpoint, convert_aim_state_dict, load_aim_encoder
-from .clip_tokenizer import build_clip_tokenizer, find_openai_bpe_file, openai_clean_text
+from .clip_tokenizer import build_clip_tokenizer, find_openai_bpe_file
 from .loading import PlaceholderObject, find_state_dict, load_checkpoint, load_state_dict
 from .openai_clip import (
     convert_openai_clip_checkpoint,
@@ -45,7 +45,6 @@ __all__ = [
     "load_checkpoint",
     "load_state_dict",
     "load_aim_encoder",
-    "openai_clean_text",
     "openai_text_config_from_state_dict",
     "openai_vision_config_from_state_dict",
     "zero_shot_query_features",

@@ -7,16 +7,13 @@ of OpenAI's CLIP code (`clip-anytorch`, `openai-clip`). The vocabulary is laid o
 (49407). From it we write `vocab.json` and `merges.txt` and load them with transformers.
 
 The result splits and merges text exactly as `clip.tokenize`. OpenAI additionally runs `ftfy` and
-HTML unescaping before tokenising; transformers' CLIP tokenizer does not, so text with mojibake,
-curly quotes or HTML entities (`&amp;`) can tokenise differently. [`openai_clean_text`] applies
-OpenAI's cleaning when that matters; TF-CoVR's text normalisation (which removes such punctuation)
-makes it unnecessary for modification texts.
+HTML unescaping before tokenising; transformers' CLIP tokenizer does not, so [`TFCoVRProcessor`] runs
+that cleaning ([`openai_clip_clean_text`]) itself whenever its tokenizer is a CLIP tokenizer.
 """
 
 from __future__ import annotations
 
 import gzip
-import html
 import importlib.util
 import json
 import os
@@ -135,26 +132,10 @@ def build_clip_tokenizer(
     return tokenizer
 
 
-def openai_clean_text(text: str) -> str:
-    """OpenAI's text cleaning before tokenisation: `ftfy.fix_text` (when `ftfy` is installed),
-    HTML unescaping twice, whitespace collapsed. Run it on texts before tokenising them with the
-    tokenizer of [`build_clip_tokenizer`] when they may contain curly quotes, HTML entities or
-    mojibake and must tokenise exactly as OpenAI's code does."""
-    try:
-        import ftfy
-
-        text = ftfy.fix_text(text)
-    except ImportError:
-        pass
-    text = html.unescape(html.unescape(text))
-    return " ".join(text.split())
-
-
 __all__ = [
     "build_clip_tokenizer",
     "bytes_to_unicode",
     "find_openai_bpe_file",
-    "openai_clean_text",
     "openai_clip_vocab",
     "read_openai_merges",
     "write_vocab_files",

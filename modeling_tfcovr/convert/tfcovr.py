@@ -105,6 +105,7 @@ def convert_tfcovr_state_dict(
         "combiner_projection_dim": state_dict["combiner.text_projection_layer.weight"].shape[0],
         "combiner_hidden_dim": state_dict["combiner.combiner_layer.weight"].shape[0],
         "normalize_query_video": False,
+        "hn_nce_variant": "official",  # the official loss, quirk included, when training continues from it
     }
     return converted, config_kwargs
 

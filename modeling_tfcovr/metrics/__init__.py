@@ -25,12 +25,14 @@ METRIC_PATH: str = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tfc
 
 _LAZY_EXPORTS = (
     "DEFAULT_K_VALUES",
+    "PROTOCOLS",
     "TfcovrMap",
     "average_precision_at_k",
     "average_precision_from_relevance",
     "compute_retrieval_metrics",
     "deduplicate_ranking",
     "map_at_k_from_relevance",
+    "official_retrieval_metrics",
     "recall_at_k",
     "relevance_from_indices",
 )
@@ -38,12 +40,14 @@ _LAZY_EXPORTS = (
 __all__ = [
     "DEFAULT_K_VALUES",
     "METRIC_PATH",
+    "PROTOCOLS",
     "TfcovrMap",
     "average_precision_at_k",
     "average_precision_from_relevance",
     "compute_retrieval_metrics",
     "deduplicate_ranking",
     "map_at_k_from_relevance",
+    "official_retrieval_metrics",
     "recall_at_k",
     "relevance_from_indices",
 ]
@@ -51,12 +55,14 @@ __all__ = [
 if TYPE_CHECKING:
     from .tfcovr_map.tfcovr_map import (
         DEFAULT_K_VALUES,
+        PROTOCOLS,
         TfcovrMap,
         average_precision_at_k,
         average_precision_from_relevance,
         compute_retrieval_metrics,
         deduplicate_ranking,
         map_at_k_from_relevance,
+        official_retrieval_metrics,
         recall_at_k,
         relevance_from_indices,
     )

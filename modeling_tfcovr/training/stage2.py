@@ -66,6 +66,11 @@ class RetrievalModelArguments:
     temperature: float = 0.07
     hn_nce_alpha: float = 1.0
     hn_nce_beta: float = 0.5
+    hn_nce_variant: str = field(
+        default="paper",
+        metadata={"help": "HN-NCE as its paper defines it ('paper') or the official TF-CoVR code's loss bit for bit "
+                          "('official', with its normalisation quirk).", "choices": ["paper", "official"]},
+    )
     combiner_projection_dim: int = 3072
     combiner_hidden_dim: int = 6144
     combiner_dropout: float = 0.5
@@ -113,7 +118,8 @@ def build_retrieval_model(model_args: RetrievalModelArguments, train_texts: list
 
     config = TFCoVRConfig(
         text_config=text_config, temperature=model_args.temperature, hn_nce_alpha=model_args.hn_nce_alpha,
-        hn_nce_beta=model_args.hn_nce_beta, combiner_projection_dim=model_args.combiner_projection_dim,
+        hn_nce_beta=model_args.hn_nce_beta, hn_nce_variant=model_args.hn_nce_variant,
+        combiner_projection_dim=model_args.combiner_projection_dim,
         combiner_hidden_dim=model_args.combiner_hidden_dim, combiner_dropout=model_args.combiner_dropout,
         freeze_text_encoder=not model_args.train_text_encoder,
     )

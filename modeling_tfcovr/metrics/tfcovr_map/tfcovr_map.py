@@ -27,17 +27,20 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_K_VALUES",
+    "PROTOCOLS",
     "TfcovrMap",
     "average_precision_at_k",
     "average_precision_from_relevance",
     "compute_retrieval_metrics",
     "deduplicate_ranking",
     "map_at_k_from_relevance",
+    "official_retrieval_metrics",
     "recall_at_k",
     "relevance_from_indices",
 ]
 
 DEFAULT_K_VALUES: tuple[int, ...] = (5, 10, 25, 50)
+PROTOCOLS: tuple[str, ...] = ("unique", "official")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -350,6 +353,11 @@ Args:
     single_targets (`list` of `str`, *optional*): per query, the one annotated target id; adds `recall@K`.
         Passed to `compute` (not `add_batch`).
     k_values (`list` of `int`, *optional*, defaults to `[5, 10, 25, 50]`): the cut-offs K.
+    protocol (`str`, *optional*, defaults to `"unique"`): `"unique"` as above; `"official"` counts as the official
+        TF-CoVR test does, for rankings over its gallery of one embedding per test row (duplicates kept): nothing is
+        de-duplicated (a repeated valid target is a hit each time, so values can exceed 100), `|G|` counts repeats,
+        values are rounded to 2 decimals. Give `predictions` of the official gallery for numbers comparable with the
+        paper (`modeling_tfcovr.official_protocol`).
 
 Returns:
     `dict`: `map@K` for each K, then `recall@K` for each K when `single_targets` is given; floats in [0, 100].
@@ -378,6 +386,44 @@ _CITATION = """\
 """
 
 
+def official_retrieval_metrics(
+    predictions: Sequence[Sequence[Hashable]],
+    references: Sequence[Sequence[Hashable]],
+    single_targets: Sequence[Hashable] | None = None,
+    k_values: Iterable[int] = DEFAULT_K_VALUES,
+) -> dict[str, float]:
+    """mAP@K and Recall@K counted exactly as the official TF-CoVR test does (`compute_metrics` of
+    `src/test/aim/circo_clip.py`), for rankings from a gallery that may hold a video more than once.
+
+    Differences from [`compute_retrieval_metrics`]: nothing is de-duplicated, so a valid target that appears twice
+    in a ranking is a hit twice (AP@K and Recall@K can then exceed 100); `|G|` is the length of the reference list,
+    repeats included; each value is the mean over queries times 100, rounded to 2 decimals.
+    """
+    k_values = _check_k_values(k_values)
+    if len(references) != len(predictions) or (single_targets is not None and len(single_targets) != len(predictions)):
+        raise ValueError("predictions, references and single_targets must have one entry per query")
+    if not predictions:
+        raise ValueError("no queries to score: `predictions` and `references` are empty")
+    average_precisions = {k: [] for k in k_values}
+    recalls = {k: [] for k in k_values}
+    for i, (ranking, relevant) in enumerate(zip(predictions, references)):
+        ranking = _as_id_list(ranking, "predictions", i)
+        relevant = _as_id_list(relevant, "references", i)
+        if not relevant:
+            raise ValueError(f"references[{i}] is empty: every query needs at least one valid target")
+        targets = set(relevant)
+        hits = np.array([item in targets for item in ranking], dtype=bool)
+        precisions = np.cumsum(hits) * hits / np.arange(1, len(ranking) + 1)
+        for k in k_values:
+            average_precisions[k].append(float(np.sum(precisions[:k]) / min(len(relevant), k)))
+            if single_targets is not None:
+                recalls[k].append(float(sum(item == single_targets[i] for item in ranking[:k])))
+    results = {f"map@{k}": round(float(np.mean(average_precisions[k])) * 100, 2) for k in k_values}
+    if single_targets is not None:
+        results.update({f"recall@{k}": round(float(np.mean(recalls[k])) * 100, 2) for k in k_values})
+    return results
+
+
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class TfcovrMap(evaluate.Metric):
     """`evaluate` metric computing TF-CoVR mAP@K (and optionally Recall@K) from ranked lists of video ids."""
@@ -403,5 +449,10 @@ class TfcovrMap(evaluate.Metric):
         references: list[list[str]],
         single_targets: Sequence[str] | None = None,
         k_values: Iterable[int] = DEFAULT_K_VALUES,
+        protocol: str = "unique",
     ) -> dict[str, float]:
-        return compute_retrieval_metrics(predictions, references, single_targets=single_targets, k_values=k_values)
+        if protocol == "unique":
+            return compute_retrieval_metrics(predictions, references, single_targets=single_targets, k_values=k_values)
+        if protocol == "official":
+            return official_retrieval_metrics(predictions, references, single_targets=single_targets, k_values=k_values)
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
