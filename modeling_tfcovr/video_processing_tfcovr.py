@@ -25,13 +25,39 @@ class TFCoVRVideoProcessorKwargs(VideosKwargs, total=False):
     """Extra keyword arguments of [`TFCoVRVideoProcessor`].
 
     Attributes:
-        sampling_mode (`str`): `"middle"` (inference: the middle frame of each segment) or `"random"`
-            (training: a random frame inside each segment).
+        sampling_mode (`str`): `"middle"` (inference: the middle frame of each segment), `"random"`
+            (training: a random frame inside each segment) or `"official"` (the official AIM extraction's
+            indices, see [`official_aim_frame_indices`]).
         sampling_seed (`int`): seed of the random segment sampling, for reproducible batches.
     """
 
     sampling_mode: str
     sampling_seed: int | None
+
+
+SAMPLING_MODES = ("middle", "random", "official")
+RESIZE_BACKENDS = ("torch", "pil")
+
+
+def official_aim_frame_indices(total_frames: int, num_frames: int) -> np.ndarray:
+    """Frame indices of the official TF-CoVR AIM extraction (`sample_frames` and `FrameLoader` in
+    `AIM_Embeddings/aim_emb.py` of UCF-CRCV/TF-CoVR).
+
+    With `n = min(num_frames, total_frames)` and `edges = np.linspace(0, total_frames, n + 1).astype(int)`, frame
+    `i` is `(edges[i] + edges[i + 1] - 1) // 2`. A video shorter than `num_frames` repeats its whole index list
+    cyclically (`(indices * num_frames)[:num_frames]`: 5 frames give 0 1 2 3 4 0 1 2 3 4 0 1), so the result is
+    not sorted then.
+    """
+    if total_frames < 1:
+        raise ValueError(f"a video needs at least one frame, got {total_frames}")
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be at least 1, got {num_frames}")
+    count = min(num_frames, total_frames)
+    edges = np.linspace(0, total_frames, num=count + 1).astype(int)
+    indices = [(int(edges[i]) + int(edges[i + 1]) - 1) // 2 for i in range(count)]
+    if count < num_frames:
+        indices = (indices * num_frames)[:num_frames]
+    return np.asarray(indices, dtype=np.int64)
 
 
 def segment_frame_indices(
@@ -47,9 +73,12 @@ def segment_frame_indices(
     Args:
         total_frames: frames in the video (>= 1).
         num_frames: frames to sample (>= 1).
-        mode: `"middle"` or `"random"`.
+        mode: `"middle"`, `"random"` or `"official"` ([`official_aim_frame_indices`], which is not
+            always non-decreasing).
         rng: random generator for `"random"` (a fresh unseeded one when `None`).
     """
+    if mode == "official":
+        return official_aim_frame_indices(total_frames, num_frames)
     if total_frames < 1:
         raise ValueError(f"a video needs at least one frame, got {total_frames}")
     if num_frames < 1:
@@ -62,7 +91,7 @@ def segment_frame_indices(
         rng = rng if rng is not None else np.random.default_rng()
         positions = starts + rng.random(num_frames) * segment
     else:
-        raise ValueError(f"sampling mode must be 'middle' or 'random', got {mode!r}")
+        raise ValueError(f"sampling mode must be one of {SAMPLING_MODES}, got {mode!r}")
     return np.clip(np.floor(positions).astype(np.int64), 0, total_frames - 1)
 
 
@@ -103,8 +132,15 @@ class TFCoVRVideoProcessor(BaseVideoProcessor):
 
     Args:
         num_frames (`int`, defaults to 12): frames per clip.
-        sampling_mode (`str`, defaults to `"middle"`): `"middle"` for inference, `"random"` for training.
+        sampling_mode (`str`, defaults to `"middle"`): `"middle"` for inference, `"random"` for training,
+            `"official"` for the official AIM extraction's indices.
         size (`dict`, defaults to `{"shortest_edge": 224}`) and crop_size (`{"height": 224, "width": 224}`).
+        resize_backend (`str`, defaults to `"torch"`): `"torch"` resizes the batch with transformers' torch
+            resize; `"pil"` resizes every frame with PIL (`resample`, to `size["height"] x size["width"]`) and
+            normalises as torchvision's `ToTensor` + `Normalize` do, as the official extraction does.
+
+    [`official_aim_video_processor`] builds the preset of the official TF-CoVR AIM extraction, with which the
+    released embeddings were computed.
     """
 
     valid_kwargs = TFCoVRVideoProcessorKwargs
@@ -124,10 +160,15 @@ class TFCoVRVideoProcessor(BaseVideoProcessor):
     num_frames = 12
     sampling_mode = "middle"
     sampling_seed = None
+    resize_backend = "torch"
     return_tensors = "pt"
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        if self.sampling_mode not in SAMPLING_MODES:
+            raise ValueError(f"sampling_mode must be one of {SAMPLING_MODES}, got {self.sampling_mode!r}")
+        if self.resize_backend not in RESIZE_BACKENDS:
+            raise ValueError(f"resize_backend must be one of {RESIZE_BACKENDS}, got {self.resize_backend!r}")
 
     def _decode_and_sample_videos(self, videos, video_metadata=None, do_sample_frames=None, sample_indices_fn=None):
         # Sampling parameters reach us through `sample_indices_fn`, a partial of `sample_frames`.
@@ -159,6 +200,8 @@ class TFCoVRVideoProcessor(BaseVideoProcessor):
         return segment_frame_indices(int(metadata.total_num_frames), num_frames, mode)
 
     def _preprocess(self, videos, return_tensors=None, **kwargs):
+        if self.resize_backend == "pil":
+            return self._preprocess_with_pil(videos, return_tensors, **kwargs)
         grouped_videos, _ = group_videos_by_shape(videos)
         if len(grouped_videos) == 1:
             # One input shape (the usual batch): the grouped stack is already (B, T, C, H, W) in input order, so it
@@ -178,6 +221,29 @@ class TFCoVRVideoProcessor(BaseVideoProcessor):
         if return_tensors in ("pt", None) and isinstance(frames, list) and frames:
             output["pixel_values_videos"] = torch.stack(frames) if len({f.shape for f in frames}) == 1 else frames
         return output
+
+    def _preprocess_with_pil(self, videos, return_tensors=None, **kwargs):
+        """The official extraction's pixels: each frame resized by PIL, then `ToTensor` (`/ 255`) and `Normalize`."""
+        from PIL import Image
+
+        size = kwargs["size"]
+        target = (size.width, size.height) if hasattr(size, "width") else (size["width"], size["height"])
+        if not all(target):
+            raise ValueError(f"resize_backend='pil' needs size with height and width, got {size}")
+        resample = kwargs["resample"]
+        resample = Image.Resampling(int(resample)) if resample is not None else Image.Resampling.BICUBIC
+        mean = torch.as_tensor(kwargs["image_mean"], dtype=torch.float32).view(-1, 1, 1)
+        std = torch.as_tensor(kwargs["image_std"], dtype=torch.float32).view(-1, 1, 1)
+        processed = []
+        for video in videos:
+            frames = video.permute(0, 2, 3, 1).cpu().numpy()  # (T, H, W, C) uint8
+            if kwargs["do_resize"]:
+                frames = np.stack([np.asarray(Image.fromarray(frame).resize(target, resample)) for frame in frames])
+            pixels = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div(255)
+            if kwargs["do_normalize"]:
+                pixels = pixels.sub(mean).div(std)
+            processed.append(pixels)
+        return BatchFeature(data={"pixel_values_videos": torch.stack(processed)}, tensor_type=return_tensors)
 
     def rescale_and_normalize(
         self,
@@ -256,4 +322,23 @@ def _load_sampled_frames(video, num_frames: int | None, mode: str, rng: np.rando
     return frames
 
 
-__all__ = ["TFCoVRVideoProcessor", "segment_frame_indices", "to_rgb_frames"]
+def official_aim_video_processor(num_frames: int = 12, image_size: int = 224) -> TFCoVRVideoProcessor:
+    """The preset of the official TF-CoVR AIM extraction (`AIM_Embeddings/aim_emb.py`), with which the released
+    embeddings were computed: decord, `num_frames` frames at [`official_aim_frame_indices`], every frame resized
+    with PIL bicubic to `image_size x image_size` (a squash, no crop), `ToTensor` and CLIP's mean and std."""
+    return TFCoVRVideoProcessor(
+        num_frames=num_frames, sampling_mode="official", resize_backend="pil", resample=PILImageResampling.BICUBIC,
+        size={"height": image_size, "width": image_size}, do_center_crop=False,
+        image_mean=list(OPENAI_CLIP_MEAN), image_std=list(OPENAI_CLIP_STD),
+    )
+
+
+__all__ = [
+    "RESIZE_BACKENDS",
+    "SAMPLING_MODES",
+    "TFCoVRVideoProcessor",
+    "official_aim_frame_indices",
+    "official_aim_video_processor",
+    "segment_frame_indices",
+    "to_rgb_frames",
+]

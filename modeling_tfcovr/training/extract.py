@@ -30,10 +30,10 @@ FAILURES_PATTERN = "failures-{index:05d}-of-{total:05d}.jsonl"
 
 
 class _DecodedVideos(torch.utils.data.Dataset):
-    """Decodes each video's middle-of-segment frames; a failure is returned, not raised."""
+    """Decodes each video's frames at the processor's inference sampling; a failure is returned, not raised."""
 
-    def __init__(self, paths: Sequence[str], num_frames: int):
-        self.paths, self.num_frames = list(paths), num_frames
+    def __init__(self, paths: Sequence[str], num_frames: int, sampling_mode: str = "middle"):
+        self.paths, self.num_frames, self.sampling_mode = list(paths), num_frames, sampling_mode
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -41,7 +41,7 @@ class _DecodedVideos(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> tuple[int, np.ndarray | None, str | None]:
         path = self.paths[index]
         try:
-            frames = read_frames(path, lambda total: segment_frame_indices(total, self.num_frames, "middle"))
+            frames = read_frames(path, lambda total: segment_frame_indices(total, self.num_frames, self.sampling_mode))
             return index, to_rgb_frames(frames, path), None
         except (TFCoVRError, OSError, ValueError, RuntimeError) as error:
             return index, None, str(error)
@@ -61,7 +61,8 @@ def embed_videos(
     num_workers: int = 0,
     progress: bool = False,
 ) -> tuple[list[str], np.ndarray, list[dict]]:
-    """Pooled video embeddings of `paths` (middle-of-segment sampling).
+    """Pooled video embeddings of `paths` (the processor's sampling: middle of each segment, or the official
+    extraction's indices with [`official_aim_video_processor`]).
 
     Args:
         vision_model: a video encoder mapping `pixel_values_videos` `(B, T, 3, H, W)` to an output with
@@ -78,7 +79,9 @@ def embed_videos(
 
     vision_model.eval()
     device = next(vision_model.parameters()).device
-    dataset = _DecodedVideos([os.fspath(p) for p in paths], video_processor.num_frames)
+    # "random" is the training mode; extraction always samples deterministically.
+    mode = "middle" if video_processor.sampling_mode == "random" else video_processor.sampling_mode
+    dataset = _DecodedVideos([os.fspath(p) for p in paths], video_processor.num_frames, mode)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=_keep_items)
     kept_ids, outputs, failures = [], [], []
     for batch in tqdm(loader, desc="embedding videos", disable=not progress, unit="batch"):
