@@ -263,7 +263,8 @@ def test_aim_checkpoint_equals_direct_computation(tmp_path, prefix, head, heads)
     torch.testing.assert_close(output.video_embeds, expected_embedding, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(output.logits, expected_logits, atol=1e-4, rtol=1e-4)
     video_processor = AutoVideoProcessor.from_pretrained(tmp_path / "hf")
-    assert video_processor.num_frames == AIM_FRAMES and video_processor.crop_size["height"] == AIM_IMAGE
+    assert (video_processor.num_frames, video_processor.size, video_processor.sampling_mode) == (
+        AIM_FRAMES, {"height": AIM_IMAGE, "width": AIM_IMAGE}, "official")  # the official AIM extraction
 
 
 def test_aim_vision_only_from_safetensors(tmp_path):
@@ -499,7 +500,8 @@ def test_checkpoint_needing_unpickling_is_refused_without_opt_in(tmp_path):
     script = load_script("convert_aim_checkpoint")
     assert script.main([str(path), "--output", str(tmp_path / "refused")]) == 2
     assert not (tmp_path / "refused").exists()
-    assert script.main([str(path), "--output", str(tmp_path / "trusted"), "--trust-pickle", "--vision-only"]) == 0
+    assert script.main([str(path), "--output", str(tmp_path / "trusted"), "--trust-pickle", "--vision-only",
+                        "--num-heads", "1", "--adapter-scale", "0.5"]) == 0
     assert isinstance(TFCoVRVisionModel.from_pretrained(tmp_path / "trusted"), TFCoVRVisionModel)
 
 

@@ -285,7 +285,7 @@ def test_real_size_tfcovr_stage1_with_just_the_preset(tmp_path):
     vision = model.config.vision_config
     assert (vision.num_attention_heads, vision.mlp_adapter_scale, vision.num_frames, vision.drop_path_rate) == (12, 0.5, 12, 0.1)
     assert (model.config.id2label[39], model.config.id2label[259], model.config.id2label[305]) == ("42", "407c", "5233d")
-    with pytest.raises(DataFormatError, match=r"presets that fit these weights: tfcovr-stage1\)"):
+    with pytest.raises(DataFormatError, match=r"presets that fit these weights: tfcovr-stage1\."):
         convert_aim_checkpoint(tmp_path / "aim_stage1.ckpt")
 
 
@@ -337,7 +337,7 @@ def test_missing_settings_name_the_presets_that_fit():
 
     for changes, fitting in (({}, "tfcovr-stage1"), ({"num_frames": 8, "num_temporal_adapters": 2}, "aim-vit-b16-ssv2"),
                              ({"num_frames": 8}, "aim-vit-b16-k700"), ({"num_frames": 32}, "aim-vit-b16-diving48, aim-vit-b16-k400")):
-        with pytest.raises(DataFormatError, match=rf"presets that fit these weights: {fitting}\)"):
+        with pytest.raises(DataFormatError, match=rf"presets that fit these weights: {fitting}\."):
             resolve_aim_settings(architecture(**changes))
     assert resolve_aim_settings(architecture(use_mlp_adapter=False), num_attention_heads=12) == {"num_attention_heads": 12}
     assert resolve_aim_settings(architecture(), preset="tfcovr-stage1") == {
@@ -411,3 +411,40 @@ def test_readme_preset_table_matches_the_presets():
             rows[cells[0].strip("`")] = (int(cells[2]), int(cells[3]), float(cells[4]), int(cells[5]), int(cells[6].split(",")[0]))
     assert rows == {name: (frames, arch["num_attention_heads"], scale, tadapter, classes)
                     for name, (arch, frames, _, scale, tadapter, classes, _) in OFFICIAL.items()}
+
+
+def test_converted_folder_embeds_a_video_as_the_official_extraction(tmp_path):
+    """Saved processor + converted model on a rendered mp4 == the official `aim_emb.py` chain written literally:
+    decord, frames at (edges[i] + edges[i+1] - 1) // 2 with edges = linspace(0, vlen, T + 1).astype(int), PIL bicubic
+    squash to the image size, ToTensor, CLIP Normalize, then AIM's forward and the frame mean."""
+    import decord
+    import numpy as np
+    from PIL import Image
+    from torchvision import transforms
+    from transformers import AutoVideoProcessor
+
+    from modeling_tfcovr.video_io import write_mp4
+
+    state = random_aim_state(1, prefix="model.", head="model.fc_cls.", num_classes=306, seed=8)
+    torch.save({"model": state}, tmp_path / "stage1.ckpt")
+    convert_aim_checkpoint(tmp_path / "stage1.ckpt", tmp_path / "hf", preset=tiny_preset())
+    rng = np.random.default_rng(0)
+    frames = np.stack([np.clip(rng.normal(128, 60, (48, 64, 3)) + 10 * t, 0, 255) for t in range(11)]).astype(np.uint8)
+    write_mp4(tmp_path / "clip.mp4", frames)
+
+    reader = decord.VideoReader(str(tmp_path / "clip.mp4"), num_threads=1)
+    edges = np.linspace(0, len(reader), FRAMES + 1).astype(int)
+    indices = [(edges[i] + edges[i + 1] - 1) // 2 for i in range(FRAMES)]
+    transform = transforms.Compose([
+        transforms.Resize((IMAGE, IMAGE), interpolation=transforms.InterpolationMode.BICUBIC), transforms.ToTensor(),
+        transforms.Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
+    ])
+    expected_pixels = torch.stack([transform(Image.fromarray(frame)) for frame in reader.get_batch(indices).asnumpy()])[None]
+
+    processor = AutoVideoProcessor.from_pretrained(tmp_path / "hf", trust_remote_code=True)
+    pixels = processor(videos=[str(tmp_path / "clip.mp4")], return_tensors="pt")["pixel_values_videos"]
+    torch.testing.assert_close(pixels, expected_pixels, atol=1e-6, rtol=0)
+    model = TFCoVRForVideoClassification.from_pretrained(tmp_path / "hf").eval()
+    with torch.no_grad():
+        embedding = model(pixels).video_embeds
+    torch.testing.assert_close(embedding, official_forward(state, expected_pixels, "model.", HEADS, 0.5, 1), atol=1e-4, rtol=1e-4)

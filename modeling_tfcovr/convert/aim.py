@@ -57,7 +57,7 @@ WEIGHT_FIELDS = ("hidden_size", "num_hidden_layers", "patch_size", "image_size",
 # Settings the weights cannot tell, with the command-line flag and the Python argument that give them.
 UNREADABLE_SETTINGS = {
     "num_attention_heads": ("attention heads", "--num-attention-heads", "num_attention_heads"),
-    "mlp_adapter_scale": ("joint-adapter scale (AIM's adapter_scale)", "--adapter-scale", "mlp_adapter_scale"),
+    "mlp_adapter_scale": ("joint-adapter scale, AIM's adapter_scale", "--adapter-scale", "mlp_adapter_scale"),
 }
 
 
@@ -289,7 +289,7 @@ def resolve_aim_settings(
         hint = (f"presets that fit these weights: {', '.join(fitting)}" if fitting else
                 f"no preset fits these weights ({_describe(observed)}); known presets: {', '.join(aim_preset_names())}")
         raise DataFormatError(
-            f"the checkpoint does not tell its {names}: pass --preset NAME (preset=) or give the setting explicitly ({hint})"
+            f"the weights do not tell these settings: {names}. Give them with --preset NAME (preset=) or explicitly; {hint}."
         )
     if settings["mlp_adapter_scale"] is None:
         del settings["mlp_adapter_scale"]  # no joint adapter: the scale is never used
