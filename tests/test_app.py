@@ -131,6 +131,19 @@ def test_search_service_answers_as_the_pipeline_and_explains_bad_input(app_data,
     with pytest.raises(TFCoVRError, match="'nope' is not a video of the gallery"):
         service.search("nope", None, TEXT, 3)
 
+    # A saved gallery loads as the app loads it; a labels table gives the labels.
+    from modeling_tfcovr.app import load_gallery, read_labels
+
+    expected["gallery"].save(app_data["root"] / "saved-gallery")
+    loaded = load_gallery(app_data["root"] / "saved-gallery")
+    assert list(loaded.video_ids) == ids and list(loaded.paths) == paths
+    assert SearchService(expected["pipe"], loaded).search(QUERY, None, TEXT, TOP_K) == [
+        {**r, "label": None} for r in results
+    ]
+    assert read_labels(app_data["table"]) == app_data["labels"]
+    with pytest.raises(FileNotFoundError, match="no saved gallery"):
+        load_gallery(app_data["root"] / "notes.txt")
+
     bad_table = app_data["root"] / "escape.csv"
     bad_table.write_text("video_id,video\nx,../../etc/passwd\n")
     with pytest.raises(UnsafePathError):
@@ -160,18 +173,9 @@ def server(app_data, tmp_path_factory):
         "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp("gradio")),
         "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
     }
-    command = [
-        sys.executable,
-        str(ROOT / "scripts" / "app.py"),
-        "--model",
-        str(app_data["model"]),
-        "--videos",
-        str(app_data["table"]),
-        "--video-root",
-        str(app_data["data"]),
-        "--port",
-        str(port),
-    ]
+    # Paths relative to the app's working folder, as a user types them.
+    command = [sys.executable, str(ROOT / "scripts" / "app.py"), "--model", "model", "--videos", "data/clips.csv",
+               "--video-root", "data", "--port", str(port)]  # fmt: skip
     with open(log, "w") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=app_data["root"])
     url = f"http://127.0.0.1:{port}/"
@@ -281,7 +285,7 @@ def test_app_in_a_headless_browser_shows_the_pipelines_results(server, browser, 
     assert "Traceback" not in browser.find_element(By.TAG_NAME, "body").text
     # The file is dropped; an empty modification, searched: another message, and the old results are cleared.
     browser.find_element(By.CSS_SELECTOR, "[data-testid='toast-body'] .toast-close").click()
-    wait.until(lambda driver: not driver.find_elements(By.CSS_SELECTOR, "#query-upload a[href$='notes.txt']"))
+    wait.until(lambda driver: "notes.txt" not in driver.find_element(By.ID, "query-upload").text)
     browser.find_element(By.CSS_SELECTOR, "#modification textarea").send_keys(Keys.CONTROL, "a", Keys.BACKSPACE)
     browser.find_element(By.ID, "search-button").click()
     wait.until(
