@@ -4,7 +4,7 @@ top-k gallery videos with their scores and labels.
     from transformers import pipeline
     from modeling_tfcovr.app import SearchService, build_app
 
-    pipe = pipeline("composed-video-retrieval", model="path/or/repo", trust_remote_code=True)
+    pipe = pipeline("composed-video-retrieval", model="path/or/repo", trust_remote_code=True)  # or load_pipeline(...)
     service = SearchService(pipe, RetrievalIndex.load("gallery"), labels={"clip_1": "salto forward"})
     build_app(service).launch()
 
@@ -32,7 +32,15 @@ if TYPE_CHECKING:
 
     from .pipeline_tfcovr import ComposedVideoRetrievalPipeline
 
-__all__ = ["SearchService", "build_app", "read_video_list", "read_labels", "load_gallery", "MAX_RESULTS"]
+__all__ = [
+    "SearchService",
+    "build_app",
+    "load_pipeline",
+    "read_video_list",
+    "read_labels",
+    "load_gallery",
+    "MAX_RESULTS",
+]
 
 MAX_RESULTS = 12
 """Video slots on the page: the largest top-k the page offers."""
@@ -109,6 +117,24 @@ def load_gallery(source: str | os.PathLike, revision: str | None = None) -> Retr
     if from_pretrained is None or os.path.exists(source):
         raise FileNotFoundError(f"no saved gallery (a folder written by RetrievalIndex.save) at {str(source)!r}")
     return from_pretrained(os.fspath(source), revision=revision)
+
+
+def load_pipeline(
+    model: str | os.PathLike, revision: str | None = None, device: str | None = None
+) -> ComposedVideoRetrievalPipeline:
+    """The composed-video-retrieval pipeline of a model folder or Hub repo id, built from this package's classes: the
+    code files saved with the model (what `trust_remote_code=True` would run) are not executed."""
+    from .modeling_tfcovr import TFCoVRModel
+    from .pipeline_tfcovr import TASK, ComposedVideoRetrievalPipeline
+    from .processing_tfcovr import TFCoVRProcessor
+
+    model = os.fspath(model)
+    return ComposedVideoRetrievalPipeline(
+        model=TFCoVRModel.from_pretrained(model, revision=revision).eval(),
+        processor=TFCoVRProcessor.from_pretrained(model, revision=revision),
+        task=TASK,
+        device=device,
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------------

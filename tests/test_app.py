@@ -117,6 +117,12 @@ def test_search_service_answers_as_the_pipeline_and_explains_bad_input(app_data,
     assert [r["label"] for r in results] == [app_data["labels"][a["video_id"]] for a in expected["answers"]]
     np.testing.assert_allclose([r["score"] for r in results], [a["score"] for a in expected["answers"]], atol=1e-6)
 
+    # The app's own loader (this package's classes, not the model folder's code) answers the same.
+    from modeling_tfcovr.app import load_pipeline
+
+    own = SearchService(load_pipeline(app_data["model"]), expected["gallery"], labels).search(QUERY, None, TEXT, TOP_K)
+    assert own == results
+
     # A gallery whose ids are not the file stems: the query's own entry is still never a result.
     renamed = mt.RetrievalIndex([f"clip-{i}" for i in ids], np.asarray(expected["gallery"].embeddings), paths=paths)
     renamed_results = SearchService(expected["pipe"], renamed).search(f"clip-{QUERY}", None, TEXT, len(ids))

@@ -20,7 +20,7 @@ from . import run
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a model folder saved for the pipeline, or a Hub repo id")
-    parser.add_argument("--revision", default=None, help="the model's (and a Hub gallery's) revision")
+    parser.add_argument("--revision", default=None, help="the model's revision (a branch, tag or commit on the Hub)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--gallery", help="a saved gallery (folder of RetrievalIndex.save) or a Hub dataset repo id")
     source.add_argument("--videos", help="a folder of videos, or a clip table (.parquet/.csv/.jsonl) to index")
@@ -38,18 +38,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top-k", type=int, default=5, help="results shown by default")
     args = parser.parse_args(argv)
 
-    from transformers import pipeline
     from transformers.utils import logging as hf_logging
 
-    from ..app import SearchService, launch, load_gallery, read_labels, read_video_list
+    from ..app import SearchService, launch, load_gallery, load_pipeline, read_labels, read_video_list
 
     hf_logging.set_verbosity_error()
-    pipe = pipeline(
-        "composed-video-retrieval", model=args.model, revision=args.revision, device=args.device, trust_remote_code=True
-    )
+    # This package's code, not the code files saved with the model: nothing downloaded is executed.
+    pipe = load_pipeline(args.model, revision=args.revision, device=args.device)
     labels = {}
     if args.gallery:
-        gallery = load_gallery(args.gallery, revision=args.revision)
+        gallery = load_gallery(args.gallery, revision=args.gallery_revision)
     else:
         ids, paths, labels = read_video_list(args.videos, args.video_root)
         print(f"indexing {len(paths)} videos from {args.videos}", flush=True)
