@@ -328,6 +328,7 @@ def build_app(service: SearchService, max_results: int = MAX_RESULTS, default_to
             *[gr.update(value=None, visible=False)] * max_results,
         ]
 
+    # `progress` is read by Gradio from the signature: it shows the pipeline's tqdm bar in the page.
     def index_videos(files: list[str] | None, progress=gr.Progress(track_tqdm=True)) -> tuple[dict, Any, str]:
         try:
             if not files:
