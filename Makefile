@@ -7,7 +7,7 @@ DEPS_HASH := $(shell cat setup.cfg pyproject.toml | sha256sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(DEPS_HASH)
 ARGS ?=
 
-.PHONY: install test test-slow demo lint
+.PHONY: install test test-slow demo app lint
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ test-slow: install
 
 demo: install
 	$(PY) scripts/demo.py $(ARGS)
+
+# The web app on the main job's model and its test split's clips (after `make demo`), on http://127.0.0.1:7860.
+DEMO_DIR ?= runs/demo
+app: install
+	@test -d $(DEMO_DIR)/tfcovr-synthetic || { echo "no model in $(DEMO_DIR)/tfcovr-synthetic: run make demo first"; exit 1; }
+	$(PY) scripts/app.py --model $(DEMO_DIR)/tfcovr-synthetic --videos $(DEMO_DIR)/data/clips/test.parquet \
+		--video-root $(DEMO_DIR)/data $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,15 @@
+#!/usr/bin/env python
+"""The web app (Gradio): choose or upload a query clip, type a modification, see the top-k gallery videos.
+
+    python scripts/app.py --model runs/demo/tfcovr-synthetic --gallery my_gallery/
+
+The command is `modeling_tfcovr.commands.app` (installed as `tfcovr-app`); `--help` lists its options.
+"""
+
+import sys
+
+from modeling_tfcovr.commands import run
+from modeling_tfcovr.commands.app import main
+
+if __name__ == "__main__":
+    sys.exit(run(main))
