@@ -9,6 +9,7 @@ from transformers.processing_utils import ProcessorMixin
 
 from .errors import DataFormatError
 from .text_normalization import MAX_WORDS, _describe_non_text, normalize_modification_text, openai_clip_clean_text
+from .tokenization_openai_clip import batch_encode_like_openai_clip
 
 if TYPE_CHECKING:
     import os
@@ -83,9 +84,11 @@ class TFCoVRProcessor(ProcessorMixin):
             raise ValueError("pass videos, text, or both")
         data = {}
         if text is not None:
-            encoded = self.tokenizer(
-                self.prepare_text(text), padding=True, truncation=True, max_length=self.max_length, return_tensors=return_tensors
-            )
+            if _is_clip_tokenizer(self.tokenizer):  # OpenAI's word splitting, for the ids of clip.tokenize
+                encoded = batch_encode_like_openai_clip(self.tokenizer, self.prepare_text(text), self.max_length)
+            else:
+                encoded = self.tokenizer(self.prepare_text(text), padding=True, truncation=True,
+                                         max_length=self.max_length, return_tensors=return_tensors)
             data.update({key: encoded[key] for key in ("input_ids", "attention_mask")})
         if videos is not None:
             data.update(self.video_processor(videos, return_tensors=return_tensors, **kwargs))

@@ -117,6 +117,8 @@ TOKENIZER_CASES = NEAR_MISSES + [
     "don’t “quote” me", "salto &amp; twist", "&amp;lt;", "mojibake donâ€™t stop", "caf\u0065\u0301 composed",
     "ﬁne ligature", "full-width ＡＢＣ", "emoji 🤸 flip", "<|endoftext|> inside", "zero\u200bwidth",
     "repeat " * 90, "a1b2c3 " * 40, "longwordwithoutspaces" * 20,
+    "1\U000323b0", "a\U000323b0b", "\u0e01\u0e34\u0e19 Thai marks", "\U0001F938\u200d\u2640\ufe0f zwj", "\x1c\x1d sep",
+    "\u180e mongolian", "<|startoftext|>", "tab\tin\tit", "ﬀ ﬁ ﬂ", "ǅ titlecase",
 ]
 
 

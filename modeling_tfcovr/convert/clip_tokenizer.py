@@ -22,6 +22,8 @@ from pathlib import Path
 
 from transformers import CLIPTokenizer
 
+from ..tokenization_openai_clip import bytes_to_unicode
+
 BPE_FILENAME = "bpe_simple_vocab_16e6.txt.gz"
 # OpenAI keeps lines [1, 49152 - 256 - 2 + 1) of the merges file: 48,894 merges.
 NUM_MERGES = 49152 - 256 - 2
@@ -46,23 +48,6 @@ def find_openai_bpe_file() -> Path:
         if candidate.is_file():
             return candidate
     raise ImportError(f"the installed `clip` package has no {BPE_FILENAME}: pip install clip-anytorch (or pass bpe_path)")
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's reversible map from the 256 byte values to printable unicode characters.
-
-    Printable Latin-1 bytes map to themselves; the others (control characters, space, ...) map to
-    code points from 256 upwards, in byte order. The dict's order (printable bytes first) is the
-    order of the first 256 vocabulary entries.
-    """
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    mapping = {byte: chr(byte) for byte in printable}
-    extra = 0
-    for byte in range(256):
-        if byte not in mapping:
-            mapping[byte] = chr(256 + extra)
-            extra += 1
-    return mapping
 
 
 def read_openai_merges(bpe_path: str | os.PathLike) -> list[str]:
