@@ -298,16 +298,16 @@ def validate_card(path: str | os.PathLike, repo_type: str = "model") -> list[str
         return [f"{path}: the YAML metadata does not parse ({error})"]
     if not isinstance(front, dict):
         return [f"{path}: the YAML metadata is a {type(front).__name__}, not a mapping"]
-    card_class = ModelCard if repo_type == "model" else DatasetCard
-    try:
-        card_class(text)
-    except ValueError as error:
-        return [f"{path}: {error}"]
     problems = _license_problems(front)
     if repo_type == "model":
         problems += _model_problems(front)
     else:
         problems += _dataset_problems(front)
+    if not problems:  # finally as huggingface_hub itself reads it
+        try:
+            (ModelCard if repo_type == "model" else DatasetCard)(text)
+        except ValueError as error:
+            problems.append(str(error))
     return [f"{path}: {problem}" for problem in problems]
 
 
@@ -354,6 +354,9 @@ def _model_index_problems(model_index: Any) -> list[str]:
             continue
         for number, result in enumerate(entry.get("results") or [], 1):
             where = f"model-index result {number}"
+            if not isinstance(result, dict):
+                problems.append(f"{where} is not a mapping")
+                continue
             if not (isinstance(result.get("task"), dict) and result["task"].get("type")):
                 problems.append(f"{where} has no task type")
             dataset = result.get("dataset")
