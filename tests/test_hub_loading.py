@@ -297,6 +297,10 @@ def _environment(home: Path, endpoint: str | None, importable: bool = True) -> d
 @pytest.mark.slow
 def test_every_entry_point_loads_by_repo_id_online_then_offline_at_a_revision(hub_world, tmp_path):
     hub, expected, videos = hub_world["hub"], hub_world["expected"], hub_world["videos"]
+    import importlib.util
+
+    # the converter's --vision-checkpoint is exercised wherever OpenAI's clip package (a test extra) is installed
+    assert hub_world["official_checkpoint"] is not None or importlib.util.find_spec("clip") is None
     spec = {"model": MODEL, "stage1": STAGE1, "text": TEXT, "gym": GYM, "gallery": GALLERY, "metric": METRIC,
             "revision": "v1", "videos": str(videos), "work": str(tmp_path / "work-online"), "online": True,
             "official_checkpoint": str(hub_world["official_checkpoint"] or "")}
