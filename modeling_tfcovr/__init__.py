@@ -18,8 +18,9 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_tfcovr import TFCoVRConfig, TFCoVRVisionConfig
 from .errors import DataFormatError, TFCoVRError, UnsafePathError, UntrustedFileError, VideoDecodeError
+from .hub import load_hub_dataset
 from .loss_tfcovr import hn_nce_loss, hn_nce_loss_from_logits
-from .metrics import METRIC_PATH
+from .metrics import METRIC_PATH, load_metric
 from .modeling_tfcovr import (
     TFCoVRForVideoClassification,
     TFCoVRModel,
@@ -28,6 +29,7 @@ from .modeling_tfcovr import (
     TFCoVRVideoClassifierOutput,
     TFCoVRVisionModel,
     TFCoVRVisionModelOutput,
+    load_vision_encoder,
 )
 from .pipeline_tfcovr import TASK as PIPELINE_TASK
 from .pipeline_tfcovr import ComposedVideoRetrievalPipeline, save_for_pipeline
@@ -78,6 +80,9 @@ __all__ = [
     "RetrievalIndex",
     "SearchResult",
     "METRIC_PATH",
+    "load_metric",
+    "load_hub_dataset",
+    "load_vision_encoder",
     "normalize_modification_text",
     "build_word_level_tokenizer",
     "TFCoVRError",

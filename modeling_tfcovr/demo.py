@@ -291,6 +291,7 @@ def run_demo(output_dir: str | Path = "runs/demo", config: DemoConfig | None = N
                      training_data=f"The project's synthetic gym (seed {config.seed}): {stats['splits']['train']['triplets']} "
                                    "training triplets over 36 fine-grained labels; AIM encoder trained from scratch on its clips.",
                      metrics={f"test {k}": v for k, v in results["tfcovr"].items()},
+                     dataset_id="tf-covr-synthetic-gym", dataset_name=f"TF-CoVR synthetic gym (seed {config.seed})",
                      command=f"make demo ARGS='--seed {config.seed} --output-dir {output_dir}'")
     examples = _examples(model_dir, data_dir, report_dir, predictions["tfcovr"], config.num_examples, config.seed)
     started = timer.step("pipeline examples", started)

@@ -462,18 +462,21 @@ class TFCoVRVisionModel(TFCoVRVisionPreTrainedModel):
         )
 
     @classmethod
-    def from_clip_pretrained(cls, clip_path: str | os.PathLike, **config_kwargs) -> TFCoVRVisionModel:
+    def from_clip_pretrained(
+        cls, clip_path: str | os.PathLike, revision: str | None = None, **config_kwargs
+    ) -> TFCoVRVisionModel:
         """Builds an AIM encoder whose CLIP weights come from a transformers CLIP checkpoint directory
         (a `CLIPModel` or `CLIPVisionModel`, e.g. `openai/clip-vit-base-patch16`); AIM's own
         parameters keep their zero-output initialisation.
 
         Args:
             clip_path: a local directory or hub id that `CLIPVisionModel.from_pretrained` reads.
+            revision: branch, tag or commit of a hub id (default `main`).
             config_kwargs: AIM fields (`num_frames`, `drop_path_rate`, ...).
         """
         from transformers import CLIPVisionModel
 
-        clip = CLIPVisionModel.from_pretrained(clip_path)
+        clip = CLIPVisionModel.from_pretrained(clip_path, revision=revision)
         config = TFCoVRVisionConfig(**{**clip.config.to_dict(), **config_kwargs})
         model = cls(config)
         load_clip_vision_weights(model, clip.state_dict())
@@ -526,14 +529,17 @@ class TFCoVRForVideoClassification(TFCoVRPreTrainedModel):
         return TFCoVRVideoClassifierOutput(loss=loss, logits=logits, video_embeds=video_embeds)
 
     @classmethod
-    def from_clip_pretrained(cls, clip_path: str | os.PathLike, config: TFCoVRConfig) -> TFCoVRForVideoClassification:
-        """A classifier whose vision backbone starts from a transformers CLIP checkpoint; the head and
-        AIM's parameters are freshly initialised. `config.vision_config` must match the checkpoint's
-        architecture (its AIM fields are kept)."""
+    def from_clip_pretrained(
+        cls, clip_path: str | os.PathLike, config: TFCoVRConfig, revision: str | None = None
+    ) -> TFCoVRForVideoClassification:
+        """A classifier whose vision backbone starts from a transformers CLIP checkpoint (a folder or a hub id at
+        `revision`); the head and AIM's parameters are freshly initialised. `config.vision_config` must match the
+        checkpoint's architecture (its AIM fields are kept)."""
         from transformers import CLIPVisionModel
 
         model = cls(config)
-        load_clip_vision_weights(model.vision_model, CLIPVisionModel.from_pretrained(clip_path).state_dict())
+        clip = CLIPVisionModel.from_pretrained(clip_path, revision=revision)
+        load_clip_vision_weights(model.vision_model, clip.state_dict())
         return model
 
 
@@ -741,19 +747,22 @@ class TFCoVRModel(TFCoVRPreTrainedModel):
         config: TFCoVRConfig,
         vision_path: str | os.PathLike | None = None,
         text_path: str | os.PathLike | None = None,
+        vision_revision: str | None = None,
+        text_revision: str | None = None,
     ) -> TFCoVRModel:
         """Builds a stage-2 model from existing encoders: `vision_path` is a stage-1 checkpoint
         (`TFCoVRForVideoClassification` / `TFCoVRVisionModel` folder) or a transformers CLIP checkpoint;
         `text_path` a transformers text-encoder checkpoint (CLIP, or any `AutoModel` text encoder).
+        Each is a local folder or a hub id, read at `vision_revision` / `text_revision` (default `main`).
         The config's sub-configs are replaced by the checkpoints' own."""
         from transformers import AutoConfig, CLIPTextConfig
 
         if vision_path is not None:
-            vision_model = load_vision_encoder(vision_path, config.vision_config)
+            vision_model = load_vision_encoder(vision_path, config.vision_config, revision=vision_revision)
             config.vision_config = vision_model.config
             config.embed_dim = vision_model.config.hidden_size  # the retrieval space is the video embedding's
         if text_path is not None:
-            text_config = AutoConfig.from_pretrained(text_path)
+            text_config = AutoConfig.from_pretrained(text_path, revision=text_revision)
             if getattr(text_config, "model_type", None) == "clip":
                 text_config = CLIPTextConfig(**text_config.text_config.to_dict())
             config.text_config = text_config
@@ -762,9 +771,9 @@ class TFCoVRModel(TFCoVRPreTrainedModel):
             model.vision_model.load_state_dict(vision_model.state_dict())
         if text_path is not None:
             if isinstance(model.text_model, CLIPTextModelWithProjection):
-                pretrained_text = CLIPTextModelWithProjection.from_pretrained(text_path)
+                pretrained_text = CLIPTextModelWithProjection.from_pretrained(text_path, revision=text_revision)
             else:
-                pretrained_text = AutoModel.from_pretrained(text_path)
+                pretrained_text = AutoModel.from_pretrained(text_path, revision=text_revision)
             model.text_model.load_state_dict(pretrained_text.state_dict())
         model.apply_freezing()
         return model
@@ -782,27 +791,37 @@ _AIM_FIELDS = (
 )
 
 
-def load_vision_encoder(path: str | os.PathLike, vision_config: TFCoVRVisionConfig | None = None) -> TFCoVRVisionModel:
+def load_vision_encoder(
+    path: str | os.PathLike, vision_config: TFCoVRVisionConfig | None = None, revision: str | None = None
+) -> TFCoVRVisionModel:
     """A `TFCoVRVisionModel` from a TF-CoVR checkpoint (stage 1 or 2, or a bare vision model) or from
-    a transformers CLIP checkpoint (then AIM's fields come from `vision_config`, default AIM's)."""
+    a transformers CLIP checkpoint (then AIM's fields come from `vision_config`, default AIM's).
+
+    `path` is a local folder or a hub id, read at `revision` (branch, tag or commit; default `main`)
+    through the Hub's own resolution and cache (so it also works offline once fetched)."""
     vision_config = vision_config or TFCoVRVisionConfig()
-    model_type = _saved_model_type(path)
+    model_type = _saved_model_type(path, revision)
     if model_type == "tfcovr":
-        return TFCoVRForVideoClassification.from_pretrained(path).vision_model
+        return TFCoVRForVideoClassification.from_pretrained(path, revision=revision).vision_model
     if model_type == "tfcovr_vision_model":
-        return TFCoVRVisionModel.from_pretrained(path)
-    return TFCoVRVisionModel.from_clip_pretrained(path, **{k: getattr(vision_config, k) for k in _AIM_FIELDS})
+        return TFCoVRVisionModel.from_pretrained(path, revision=revision)
+    aim_fields = {k: getattr(vision_config, k) for k in _AIM_FIELDS}
+    return TFCoVRVisionModel.from_clip_pretrained(path, revision=revision, **aim_fields)
 
 
-def _saved_model_type(path: str | os.PathLike) -> str | None:
-    """`model_type` of a local checkpoint folder's config.json, `None` for anything else."""
-    import json
+def _saved_model_type(path: str | os.PathLike, revision: str | None = None) -> str | None:
+    """`model_type` of a checkpoint's config.json — a local folder or a hub id at `revision`, resolved by
+    transformers (`PretrainedConfig.get_config_dict`, hence the hub cache and `HF_HUB_OFFLINE`) — or `None`
+    when there is no config.json to read."""
+    from transformers import PretrainedConfig
 
-    config_file = os.path.join(path, "config.json")
-    if not os.path.isfile(config_file):
+    if os.path.isfile(path):
         return None
-    with open(config_file, encoding="utf-8") as handle:
-        return json.load(handle).get("model_type")
+    try:
+        config_dict, _ = PretrainedConfig.get_config_dict(path, revision=revision)
+    except OSError:  # no config.json there; a repository that cannot be reached raises again when its weights load
+        return None
+    return config_dict.get("model_type")
 
 
 __all__ = [

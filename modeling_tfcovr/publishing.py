@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import TFCoVRError
+from .model_card import validate_card
 
 # Never uploaded: Trainer checkpoints, logs, caches, pickles.
 IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/*", "runs/*", "*.pt", "*.pth", "*.bin", "*.pkl", "*.pickle",
@@ -39,6 +40,7 @@ def plan_upload(folder: str | os.PathLike, repo_id: str, repo_type: str = "model
     A model folder must have its config, safetensors weights, model card and — for loading with
     `trust_remote_code` — every code file that `auto_map` and `custom_pipelines` name. A dataset
     folder must have its card and a file for every `data_files` pattern of the card's `configs:`.
+    The card must pass the Hub's metadata checks, run offline ([`validate_card`]).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -57,6 +59,9 @@ def plan_upload(folder: str | os.PathLike, repo_id: str, repo_type: str = "model
         missing += _missing_data_files(folder / "README.md", names)
     if missing:
         raise TFCoVRError(f"{folder} is not ready to publish: missing {', '.join(missing)}")
+    problems = validate_card(folder / "README.md", repo_type)
+    if problems:
+        raise TFCoVRError(f"{folder}: the card would be refused by the Hub:\n  " + "\n  ".join(problems))
     return UploadPlan(repo_id, repo_type, folder, files)
 
 

@@ -80,9 +80,10 @@ class TripletSplit:
                                                            self.target_videos, self.valid_targets)))
 
 
-def load_triplet_split(source: str | os.PathLike, split: str) -> TripletSplit:
+def load_triplet_split(source: str | os.PathLike, split: str, revision: str | None = None) -> TripletSplit:
     """Loads split `split` of a triplets dataset: a local dataset folder (e.g. `hub_dataset/` or a
-    synthetic build), a single parquet file, or a hub dataset id.
+    synthetic build), a single parquet file, or a hub dataset id (at `revision`, read from its snapshot in the
+    hub cache, fetched with `snapshot_download`, so that offline the revision asked for is the one read).
 
     Local folders are read directly from the parquet files their card's `configs` list, not
     through the `datasets` cache, which can serve a stale copy of a folder rebuilt in place.
@@ -92,9 +93,11 @@ def load_triplet_split(source: str | os.PathLike, split: str) -> TripletSplit:
         return TripletSplit.from_rows(_read_parquet_files([source]), name=os.path.basename(source))
     if os.path.isdir(source):
         return TripletSplit.from_rows(_read_parquet_files(local_split_files(source, split)), name=f"{source}:{split}")
-    import datasets
+    from .hub import resolve_folder
 
-    return TripletSplit.from_rows(datasets.load_dataset(source, split=split), name=f"{source}:{split}")
+    name = f"{source}@{revision}:{split}" if revision else f"{source}:{split}"
+    folder = resolve_folder(source, revision=revision, repo_type="dataset")  # the Hub cache's snapshot
+    return TripletSplit.from_rows(_read_parquet_files(local_split_files(folder, split)), name=name)
 
 
 def local_split_files(folder: str | os.PathLike, split: str, config_name: str | None = None) -> list[str]:

@@ -43,6 +43,8 @@ _FORMAT_VERSION = 1
 _METADATA_FILE = "retrieval_index.json"
 _EMBEDDINGS_FILE = "embeddings.npy"
 _FAISS_FILE = "faiss.index"
+_HUB_DATA_FILE = "data/gallery.parquet"
+_HUB_CONFIG_FILE = "retrieval_index_config.json"
 # Rows processed at a time by the validation and normalisation passes (bounded temporary memory).
 _ROW_CHUNK = 65536
 
@@ -689,6 +691,127 @@ class RetrievalIndex:
             index._faiss_index = faiss_index
             index._faiss_config = {key: value for key, value in faiss_meta.items() if key != "file"}
         return index
+
+    # ------------------------------------------------------------------------------------------------------------------
+    # Hub: a gallery as a dataset repository (parquet + settings + dataset card)
+    # ------------------------------------------------------------------------------------------------------------------
+
+    def save_pretrained(self, directory: str | os.PathLike, repo_id: str | None = None, model_id: str | None = None,
+                        license: str = "mit") -> Path:
+        """Writes the gallery as a Hub dataset folder: `data/gallery.parquet` (`video_id`, `embedding` as a
+        fixed-size float32 list, and `path` when the index has paths), `retrieval_index_config.json` (the settings)
+        and a dataset card (`README.md`, through `huggingface_hub.DatasetCard`). No pickle, no `.npy`; the table
+        also loads with `datasets.load_dataset`. [`~RetrievalIndex.from_pretrained`] reads it back.
+
+        Args:
+            repo_id: the repository the card's snippet loads (default: a placeholder).
+            model_id: the model that computed the embeddings, named in the card.
+        """
+        import pyarrow as pa
+
+        embeddings_to_table = _package_module("data.embeddings").embeddings_to_table
+        write_parquet_atomic = _package_module("data.tfcovr_csv").write_parquet_atomic
+        build_gallery_card = _package_module("model_card").build_gallery_card
+
+        directory = Path(directory)
+        (directory / "data").mkdir(parents=True, exist_ok=True)
+        table = embeddings_to_table(self._video_ids, np.asarray(self._embeddings))
+        if self._paths is not None:
+            table = table.append_column("path", pa.array(list(self._paths), type=pa.string()))
+        write_parquet_atomic(table, directory / _HUB_DATA_FILE)
+        config = {"format_version": _FORMAT_VERSION, "num_videos": len(self), "dim": self.dim,
+                  "normalize": self.normalize, "normalized": self.normalize, "data_file": _HUB_DATA_FILE,
+                  "model_id": model_id}
+        text = json.dumps(config, indent=2)
+        _write_atomically(directory / _HUB_CONFIG_FILE, lambda tmp: _fsync_write(tmp, lambda f: f.write(text.encode())))
+        card = build_gallery_card(len(self), self.dim, self._paths is not None, _HUB_DATA_FILE, license=license,
+                                  model_id=model_id)
+        card_text = str(card).replace("REPO_ID", repo_id or "your-name/tfcovr-gallery")
+        _write_atomically(directory / "README.md", lambda tmp: _fsync_write(tmp, lambda f: f.write(card_text.encode())))
+        return directory
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        repo_id_or_path: str | os.PathLike,
+        revision: str | None = None,
+        token: str | bool | None = None,
+        backend: Literal["exact", "faiss"] = "exact",
+    ) -> RetrievalIndex:
+        """Loads a gallery from a local folder or a Hub dataset repository at `revision` (branch, tag or commit),
+        through `snapshot_download` and its cache (so it also works offline, `HF_HUB_OFFLINE=1`, once fetched).
+
+        The folder is one written by [`~RetrievalIndex.save_pretrained`] / [`~RetrievalIndex.push_to_hub`] (parquet),
+        or by [`~RetrievalIndex.save`] (read with [`~RetrievalIndex.load`]).
+        """
+        read_embeddings = _package_module("data.embeddings").read_embeddings
+        resolve_folder = _package_module("hub").resolve_folder
+
+        folder = resolve_folder(repo_id_or_path, revision=revision, repo_type="dataset", token=token)
+        if (folder / _METADATA_FILE).is_file():
+            return cls.load(folder)
+        config_path = folder / _HUB_CONFIG_FILE
+        if not config_path.is_file():
+            raise FileNotFoundError(f"no gallery in {str(repo_id_or_path)!r}: neither {_HUB_CONFIG_FILE} "
+                                    f"(save_pretrained / push_to_hub) nor {_METADATA_FILE} (save)")
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+            data_file = folder / config["data_file"]
+            normalize, normalized = bool(config["normalize"]), bool(config["normalized"])
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+            raise DataFormatError(f"{config_path} is not a valid {_HUB_CONFIG_FILE} ({error!r})") from None
+        # lexically (a Hub snapshot's files are symlinks into the cache's blobs)
+        if os.path.isabs(config["data_file"]) or ".." in Path(config["data_file"]).parts:
+            raise DataFormatError(f"{config_path} names a data file outside its folder: {config['data_file']!r}")
+        video_ids, embeddings = read_embeddings(data_file, expected_dim=config.get("dim"))
+        if len(video_ids) != config.get("num_videos", len(video_ids)):
+            raise DataFormatError(f"{data_file} has {len(video_ids)} rows; {_HUB_CONFIG_FILE} says {config['num_videos']}")
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(data_file)
+        paths = pq.read_table(data_file, columns=["path"]).column("path").to_pylist() if "path" in schema.names else None
+        index = cls.__new__(cls)
+        index._setup(video_ids, embeddings, paths, normalize=normalize, owned=True, normalized=normalized, validate=True)
+        if backend == "faiss":
+            index.build_faiss_index("flat")
+        return index
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        private: bool | None = None,
+        token: str | None = None,
+        revision: str | None = None,
+        commit_message: str | None = None,
+        create_pr: bool = False,
+        model_id: str | None = None,
+    ) -> str:
+        """Uploads the gallery as a Hub dataset repository (see [`~RetrievalIndex.save_pretrained`] for the files),
+        creating the repository if needed; `revision` is the branch to commit to. Returns the commit URL."""
+        import tempfile
+
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory() as scratch:
+            self.save_pretrained(scratch, repo_id=repo_id, model_id=model_id)
+            info = api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=scratch, revision=revision,
+                                     create_pr=create_pr, commit_message=commit_message or "Upload TF-CoVR gallery")
+        return str(getattr(info, "commit_url", info))
+
+
+def _package_module(name: str) -> Any:
+    """A module of the installed package, imported by name: this file also travels alone with saved models as remote
+    code (the pipeline imports it), where only search, `save` and `load` are needed; transformers copies every module
+    a `from .x import` names, so the Hub methods' helpers are imported this way instead."""
+    import importlib
+
+    try:
+        return importlib.import_module(f".{name}", __package__)
+    except ImportError:
+        raise ImportError(f"this needs the modeling_tfcovr package (module {name!r} is missing here); "
+                          "install it to save galleries to or load them from the Hub") from None
 
 
 def _add_to_presized_lists(faiss: Any, index: Any, embeddings: np.ndarray) -> None:

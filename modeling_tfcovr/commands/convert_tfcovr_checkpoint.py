@@ -33,9 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("checkpoint", type=Path, help="the official stage-2 checkpoint (.ckpt, .pt or .safetensors)")
     parser.add_argument("--output", type=Path, required=True, help="folder to save the converted model in")
     parser.add_argument(
-        "--vision-checkpoint", type=Path, default=None,
-        help="AIM / stage-1 checkpoint file or converted folder for the video encoder (default: random encoder)",
+        "--vision-checkpoint", default=None,
+        help="AIM / stage-1 checkpoint file, converted folder or hub id for the video encoder (default: random encoder)",
     )
+    parser.add_argument("--vision-revision", default=None, help="branch, tag or commit of a --vision-checkpoint hub id")
     parser.add_argument(
         "--vision-config", type=str, default=None,
         help="JSON (or a .json file) of TFCoVRVisionConfig fields for the default encoder, when no --vision-checkpoint",
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             args.checkpoint,
             args.output,
             vision_checkpoint=args.vision_checkpoint,
+            vision_revision=args.vision_revision,
             vision_config=_read_json_argument(args.vision_config),
             trust_pickle=args.trust_pickle,
             text_num_attention_heads=args.text_num_heads,

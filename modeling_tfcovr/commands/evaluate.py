@@ -40,26 +40,29 @@ from . import run
 def load_model(args):
     """The TF-CoVR model and processor, or a zero-shot CLIP composer with a CLIP tokenizer."""
     if args.model:
-        return TFCoVRModel.from_pretrained(args.model).eval(), TFCoVRProcessor.from_pretrained(args.model)
+        model = TFCoVRModel.from_pretrained(args.model, revision=args.revision).eval()
+        return model, TFCoVRProcessor.from_pretrained(args.model, revision=args.revision)
     from transformers import AutoTokenizer
 
     from .. import TFCoVRVideoProcessor
     from ..convert import ZeroShotCLIPComposer
 
-    composer = ZeroShotCLIPComposer.from_pretrained(args.zero_shot_clip, mode=args.zero_shot_mode)
+    composer = ZeroShotCLIPComposer.from_pretrained(args.zero_shot_clip, mode=args.zero_shot_mode, revision=args.revision)
     size = composer.clip_model.config.vision_config.image_size
     video_processor = TFCoVRVideoProcessor(num_frames=args.num_frames, size={"shortest_edge": size},
                                            crop_size={"height": size, "width": size})
-    return composer, TFCoVRProcessor(video_processor, AutoTokenizer.from_pretrained(args.zero_shot_clip))
+    return composer, TFCoVRProcessor(video_processor, AutoTokenizer.from_pretrained(args.zero_shot_clip, revision=args.revision))
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="a TFCoVRModel folder or hub id (from_pretrained)")
+    parser.add_argument("--revision", default=None, help="branch, tag or commit of --model / --zero-shot-clip hub ids")
+    parser.add_argument("--triplets-revision", default=None, help="branch, tag or commit of a --triplets hub dataset id")
     parser.add_argument("--zero-shot-clip", help="evaluate a transformers CLIP checkpoint zero-shot instead of --model")
     parser.add_argument("--zero-shot-mode", default="sum", choices=["sum", "avg"])
     parser.add_argument("--num-frames", type=int, default=12, help="frames per clip for --zero-shot-clip")
-    parser.add_argument("--triplets", required=True, help="triplets dataset folder or parquet file")
+    parser.add_argument("--triplets", required=True, help="triplets dataset folder, parquet file or hub dataset id")
     parser.add_argument("--split", default="test")
     parser.add_argument("--embeddings", help="embeddings dataset with the query and gallery videos")
     parser.add_argument("--video-root", help="folder of <video_id>.mp4, to compute the embeddings")
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     k_values = [int(k) for k in args.k.split(",")]
     model, processor = load_model(args)
-    split = load_triplet_split(args.triplets, args.split)
+    split = load_triplet_split(args.triplets, args.split, revision=args.triplets_revision)
     if args.max_queries:
         split = split.subset(args.max_queries)
 

@@ -45,7 +45,9 @@ def list_videos(source: str, video_root: str | None = None) -> list[tuple[str, s
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="TF-CoVR folder (stage 1 or 2) or transformers CLIP checkpoint")
+    parser.add_argument("--model", required=True,
+                        help="TF-CoVR folder or hub id (stage 1 or 2), or a transformers CLIP checkpoint")
+    parser.add_argument("--revision", default=None, help="branch, tag or commit of a hub id (default: main)")
     parser.add_argument("--videos", required=True)
     parser.add_argument("--video-root", default=None)
     parser.add_argument("--output", required=True, help="output folder of parquet shards")
@@ -57,9 +59,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     if torch.cuda.is_available() and "LOCAL_RANK" in __import__("os").environ:
         args.device = f"cuda:{__import__('os').environ['LOCAL_RANK']}"
-    encoder = load_vision_encoder(args.model).to(args.device)
+    encoder = load_vision_encoder(args.model, revision=args.revision).to(args.device)
     try:
-        video_processor = TFCoVRVideoProcessor.from_pretrained(args.model)
+        video_processor = TFCoVRVideoProcessor.from_pretrained(args.model, revision=args.revision)
     except (OSError, ValueError):
         size = encoder.config.image_size
         video_processor = TFCoVRVideoProcessor(num_frames=encoder.config.num_frames, size={"shortest_edge": size},

@@ -490,14 +490,19 @@ def load_aim_encoder(
     path: str | os.PathLike,
     trust_pickle: bool = False,
     num_attention_heads: int | None = None,
+    revision: str | None = None,
     *,
     preset: str | AIMPreset | None = None,
     mlp_adapter_scale: float | None = None,
 ) -> TFCoVRVisionModel:
-    """The AIM video encoder stored at `path`: a `save_pretrained` folder (a stage-1
+    """The AIM video encoder stored at `path`: a `save_pretrained` folder or hub id (a stage-1
     `TFCoVRForVideoClassification`, a stage-2 `TFCoVRModel`, a bare `TFCoVRVisionModel` or a
-    transformers CLIP model, read by [`load_vision_encoder`]) or an AIM checkpoint file (converted
-    on the fly with `preset` or the explicit settings, see [`convert_aim_checkpoint`])."""
+    transformers CLIP model, read by [`load_vision_encoder`], a hub id at `revision`) or an AIM
+    checkpoint file (converted on the fly with `preset` or the explicit settings, see [`convert_aim_checkpoint`])."""
+    from ..hub import check_repo_id, is_local
+
+    if not is_local(path):
+        return load_vision_encoder(check_repo_id(os.fspath(path), "vision checkpoint"), revision=revision)
     path = Path(path)
     if path.is_dir():
         return load_vision_encoder(path)

@@ -115,6 +115,7 @@ def convert_tfcovr_checkpoint(
     output_dir: str | os.PathLike | None = None,
     *,
     vision_checkpoint: str | os.PathLike | None = None,
+    vision_revision: str | None = None,
     vision_config: Mapping[str, Any] | TFCoVRVisionConfig | None = None,
     trust_pickle: bool = False,
     text_num_attention_heads: int | None = None,
@@ -132,7 +133,8 @@ def convert_tfcovr_checkpoint(
         output_dir: where to `save_pretrained` the model (and, when possible, a [`TFCoVRProcessor`]
             with the OpenAI CLIP tokenizer); nothing is written when `None`.
         vision_checkpoint: the AIM video encoder: an AIM / stage-1 checkpoint file or a converted
-            `save_pretrained` folder. Without it the encoder has random weights (see the module doc).
+            `save_pretrained` folder or hub id (read at `vision_revision`). Without it the encoder has
+            random weights (see the module doc).
         vision_config: configuration of that default encoder (default: AIM ViT-B/16, 12 frames, with
             `hidden_size = embed_dim`). Ignored when `vision_checkpoint` is given.
         trust_pickle: allow unpickling the checkpoint (the official one stores its scheduler object).
@@ -157,7 +159,7 @@ def convert_tfcovr_checkpoint(
     if vision_checkpoint is not None:
         vision_model = load_aim_encoder(
             vision_checkpoint, trust_pickle=trust_pickle, num_attention_heads=vision_num_attention_heads,
-            preset=vision_preset, mlp_adapter_scale=vision_mlp_adapter_scale,
+            revision=vision_revision, preset=vision_preset, mlp_adapter_scale=vision_mlp_adapter_scale,
         )
         vision_config = vision_model.config
     else:

@@ -39,7 +39,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import yaml
 
 from ..errors import DataFormatError
 from ..model_card import CITATION
@@ -870,8 +869,11 @@ def card_metadata(stats: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def dataset_card(stats: Mapping[str, Any], config: SyntheticConfig) -> str:
-    """The README.md of a build: YAML metadata, generation, statistics and why single frames fail."""
-    header = yaml.safe_dump(card_metadata(stats), sort_keys=False, allow_unicode=True)
+    """The README.md of a build (a `huggingface_hub.DatasetCard`): YAML metadata through `DatasetCardData`
+    (configs and features), generation, statistics and why single frames fail."""
+    from huggingface_hub import DatasetCardData
+
+    header = DatasetCardData(**card_metadata(stats)).to_yaml() + "\n"
     splits = stats["splits"]
     rows = "\n".join(
         f"| {split} | {s['clips']} | {s['labels_with_clips']} | {s['triplets']} | {s['queries']} | "

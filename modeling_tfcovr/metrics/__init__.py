@@ -41,6 +41,7 @@ __all__ = [
     "DEFAULT_K_VALUES",
     "METRIC_PATH",
     "PROTOCOLS",
+    "load_metric",
     "TfcovrMap",
     "average_precision_at_k",
     "average_precision_from_relevance",
@@ -66,6 +67,33 @@ if TYPE_CHECKING:
         recall_at_k,
         relevance_from_indices,
     )
+
+
+def load_metric(path_or_repo_id: str | os.PathLike | None = None, revision: str | None = None,
+                repo_type: str = "space", **kwargs: Any) -> Any:
+    """`evaluate.load` of the TF-CoVR metric module: the bundled one (`METRIC_PATH`, by default), a local folder or
+    script, or a Hub repository (a Space, as `evaluate` publishes metrics) at `revision`, fetched with
+    `snapshot_download` (hence the Hub cache, usable offline with `HF_HUB_OFFLINE=1` once fetched).
+
+    Unlike `evaluate.load("org/name")`, whose own downloader keeps no revision in its offline cache, the revision
+    loaded offline is exactly the one asked for.
+    """
+    import evaluate
+
+    from ..hub import is_local, resolve_folder
+
+    source = METRIC_PATH if path_or_repo_id is None else os.fspath(path_or_repo_id)
+    if is_local(source):
+        return evaluate.load(source, **kwargs)
+    folder = resolve_folder(source, revision=revision, repo_type=repo_type)
+    name = source.split("/")[-1]
+    scripts = [folder / f"{name}.py", folder / f"{name.replace('-', '_')}.py"]
+    scripts = [script for script in scripts if script.is_file()] or sorted(
+        script for script in folder.glob("*.py") if script.name != "__init__.py")
+    if len(scripts) != 1 and not (folder / f"{name}.py").is_file():
+        raise FileNotFoundError(f"{source!r} (revision {revision or 'main'!r}) holds no single metric script "
+                                f"({name}.py or one .py file); found {[s.name for s in scripts]}")
+    return evaluate.load(str(scripts[0]), **kwargs)
 
 
 def __getattr__(name: str) -> Any:

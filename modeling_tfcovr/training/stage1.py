@@ -31,7 +31,9 @@ class ClassifierDataArguments:
     benchmark's layout: `video` paths relative to the folder, `label`, optional `label_id`), or
     CSV/parquet files with `video` and `label` columns plus a `video_root`."""
 
-    dataset_dir: str | None = field(default=None, metadata={"help": "Folder with clips/<split>.parquet and videos."})
+    dataset_dir: str | None = field(
+        default=None, metadata={"help": "Folder (or hub dataset id) with clips/<split>.parquet and videos."})
+    dataset_revision: str | None = field(default=None, metadata={"help": "Branch, tag or commit of a hub dataset id."})
     train_file: str | None = field(default=None, metadata={"help": "CSV or parquet with columns video, label."})
     eval_file: str | None = field(default=None, metadata={"help": "CSV or parquet with columns video, label."})
     video_root: str | None = field(default=None, metadata={"help": "Folder the `video` paths are relative to."})
@@ -47,8 +49,9 @@ class ClassifierModelArguments:
     """The model: continue from a TF-CoVR folder, start from a CLIP checkpoint, or build from scratch
     with the given sizes (defaults: AIM on CLIP ViT-B/16 at 224 px, 12 frames)."""
 
-    model_name_or_path: str | None = field(default=None, metadata={"help": "A TF-CoVR checkpoint folder."})
-    clip_model_path: str | None = field(default=None, metadata={"help": "A transformers CLIP checkpoint."})
+    model_name_or_path: str | None = field(default=None, metadata={"help": "A TF-CoVR checkpoint folder or hub id."})
+    clip_model_path: str | None = field(default=None, metadata={"help": "A transformers CLIP checkpoint (folder or hub id)."})
+    model_revision: str | None = field(default=None, metadata={"help": "Branch, tag or commit of a hub id."})
     num_frames: int = 12
     image_size: int = 224
     patch_size: int = 16
@@ -101,7 +104,7 @@ def read_clip_table(path: str | os.PathLike) -> list[dict]:
 def load_clip_splits(data_args: ClassifierDataArguments) -> tuple[list[dict], list[dict] | None, Path]:
     """(train rows, eval rows, folder the video paths are relative to)."""
     if data_args.dataset_dir:
-        root = Path(data_args.dataset_dir)
+        root = dataset_root(data_args)
         train = read_clip_table(root / "clips" / f"{data_args.train_split}.parquet")
         eval_path = root / "clips" / f"{data_args.eval_split}.parquet"
         evaluation = read_clip_table(eval_path) if eval_path.exists() else None
@@ -111,6 +114,14 @@ def load_clip_splits(data_args: ClassifierDataArguments) -> tuple[list[dict], li
     train = read_clip_table(data_args.train_file)
     evaluation = read_clip_table(data_args.eval_file) if data_args.eval_file else None
     return train, evaluation, Path(data_args.video_root or Path(data_args.train_file).parent)
+
+
+def dataset_root(data_args: ClassifierDataArguments) -> Path:
+    """`--dataset_dir` as a local folder: itself, or the cached snapshot of a hub dataset repository (its clip
+    tables and videos) at `--dataset_revision`."""
+    from ..hub import resolve_folder
+
+    return resolve_folder(data_args.dataset_dir, revision=data_args.dataset_revision, repo_type="dataset")
 
 
 def label_maps(rows: list[dict], labels_file: Path | None = None) -> tuple[dict[int, str], dict[str, int]]:
@@ -126,7 +137,8 @@ def build_classifier(model_args: ClassifierModelArguments, id2label: dict[int, s
     label2id = {name: index for index, name in id2label.items()}
     if model_args.model_name_or_path:
         return TFCoVRForVideoClassification.from_pretrained(
-            model_args.model_name_or_path, id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True
+            model_args.model_name_or_path, id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True,
+            revision=model_args.model_revision,
         )
     vision_config = TFCoVRVisionConfig(
         hidden_size=model_args.hidden_size, intermediate_size=model_args.intermediate_size,
@@ -141,7 +153,8 @@ def build_classifier(model_args: ClassifierModelArguments, id2label: dict[int, s
                           label2id=label2id, classifier_dropout=model_args.classifier_dropout,
                           initializer_range=model_args.initializer_range)
     if model_args.clip_model_path:
-        return TFCoVRForVideoClassification.from_clip_pretrained(model_args.clip_model_path, config)
+        return TFCoVRForVideoClassification.from_clip_pretrained(model_args.clip_model_path, config,
+                                                                  revision=model_args.model_revision)
     return TFCoVRForVideoClassification(config)
 
 
@@ -162,7 +175,7 @@ def train_classifier(
     set_seed(training_args.seed)  # the model is built before Trainer seeds: seed its initialisation too
     prepare_cpu_training(training_args)
     train_rows, eval_rows, video_root = load_clip_splits(data_args)
-    labels_file = Path(data_args.dataset_dir) / "labels.json" if data_args.dataset_dir else None
+    labels_file = dataset_root(data_args) / "labels.json" if data_args.dataset_dir else None
     id2label, label2id = label_maps(train_rows + (eval_rows or []), labels_file)
     if data_args.max_train_samples:
         train_rows = train_rows[: data_args.max_train_samples]
@@ -206,6 +219,9 @@ def train_classifier(
                           f" ({data_args.dataset_dir or data_args.train_file}).",
             metrics={k.removeprefix("eval_"): v * (100 if "accuracy" in k else 1) for k, v in metrics.items()
                      if "accuracy" in k},
+            base_model=[p for p in (model_args.model_name_or_path, model_args.clip_model_path) if p],
+            datasets=data_args.dataset_dir, dataset_split=data_args.eval_split,
+            dataset_name=Path(data_args.dataset_dir or data_args.train_file or "clips").name,
         )
     return metrics
 

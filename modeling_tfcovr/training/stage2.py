@@ -43,7 +43,8 @@ class RetrievalDataArguments:
     """Triplets (a dataset folder in the project's schema, e.g. `hub_dataset/` or a synthetic build)
     and either an embeddings dataset (video_id, embedding) or the folder of the videos."""
 
-    triplets: str = field(metadata={"help": "Triplets dataset folder (load_dataset) or parquet file."})
+    triplets: str = field(metadata={"help": "Triplets dataset folder, parquet file or hub dataset id (load_dataset)."})
+    triplets_revision: str | None = field(default=None, metadata={"help": "Branch, tag or commit of a hub dataset id."})
     embeddings: str | None = field(default=None, metadata={"help": "Embeddings parquet file or folder of shards."})
     video_root: str | None = field(default=None, metadata={"help": "Folder of <video_id>.mp4 (raw-video training)."})
     train_split: str = "train"
@@ -56,9 +57,14 @@ class RetrievalDataArguments:
 class RetrievalModelArguments:
     """Where the model comes from: an existing TF-CoVR folder, or encoders to assemble it from."""
 
-    model_name_or_path: str | None = field(default=None, metadata={"help": "A TFCoVRModel folder to continue from."})
-    vision_model_path: str | None = field(default=None, metadata={"help": "Stage-1 folder or transformers CLIP checkpoint."})
-    text_model_path: str | None = field(default=None, metadata={"help": "A transformers text encoder (CLIP, BERT, MiniLM...)."})
+    model_name_or_path: str | None = field(default=None, metadata={"help": "A TFCoVRModel folder or hub id to continue from."})
+    model_revision: str | None = field(default=None, metadata={"help": "Branch, tag or commit of a hub id (all model paths)."})
+    vision_model_path: str | None = field(
+        default=None, metadata={"help": "Stage-1 folder or transformers CLIP checkpoint (folder or hub id)."})
+    vision_model_revision: str | None = field(default=None, metadata={"help": "Revision of --vision_model_path."})
+    text_model_path: str | None = field(
+        default=None, metadata={"help": "A transformers text encoder (CLIP, BERT, MiniLM...), folder or hub id."})
+    text_model_revision: str | None = field(default=None, metadata={"help": "Revision of --text_model_path."})
     text_config_json: str | None = field(
         default=None, metadata={"help": "JSON of a text config to train from scratch, with a word-level tokenizer."}
     )
@@ -101,11 +107,13 @@ class RetrievalTrainingArguments(TrainingArguments):
 def build_retrieval_model(model_args: RetrievalModelArguments, train_texts: list[str]) -> tuple[TFCoVRModel, TFCoVRProcessor]:
     """The stage-2 model and its processor, from `model_args` (see [`RetrievalModelArguments`])."""
     if model_args.model_name_or_path:
-        model = TFCoVRModel.from_pretrained(model_args.model_name_or_path)
-        return model, TFCoVRProcessor.from_pretrained(model_args.model_name_or_path)
+        model = TFCoVRModel.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
+        return model, TFCoVRProcessor.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
 
+    vision_revision = model_args.vision_model_revision or model_args.model_revision
+    text_revision = model_args.text_model_revision or model_args.model_revision
     if model_args.text_model_path:
-        tokenizer = AutoTokenizer.from_pretrained(model_args.text_model_path)
+        tokenizer = AutoTokenizer.from_pretrained(model_args.text_model_path, revision=text_revision)
         text_config = None
     elif model_args.text_config_json:
         tokenizer = build_word_level_tokenizer(train_texts)
@@ -126,15 +134,16 @@ def build_retrieval_model(model_args: RetrievalModelArguments, train_texts: list
     if model_args.vision_model_path is None:
         raise ValueError("pass --vision_model_path (a stage-1 folder or a CLIP checkpoint)")
     model = TFCoVRModel.from_pretrained_encoders(
-        config, vision_path=model_args.vision_model_path, text_path=model_args.text_model_path
+        config, vision_path=model_args.vision_model_path, text_path=model_args.text_model_path,
+        vision_revision=vision_revision, text_revision=text_revision,
     )
-    video_processor = _video_processor_for(model_args.vision_model_path, model.config.vision_config)
+    video_processor = _video_processor_for(model_args.vision_model_path, model.config.vision_config, vision_revision)
     return model, TFCoVRProcessor(video_processor, tokenizer)
 
 
-def _video_processor_for(vision_path: str, vision_config) -> TFCoVRVideoProcessor:
+def _video_processor_for(vision_path: str, vision_config, revision: str | None = None) -> TFCoVRVideoProcessor:
     try:
-        return TFCoVRVideoProcessor.from_pretrained(vision_path)
+        return TFCoVRVideoProcessor.from_pretrained(vision_path, revision=revision)
     except (OSError, ValueError):
         size = vision_config.image_size
         return TFCoVRVideoProcessor(num_frames=vision_config.num_frames, size={"shortest_edge": size},
@@ -194,11 +203,12 @@ def train_retrieval(
     prepare_cpu_training(training_args)
     if (data_args.embeddings is None) == (data_args.video_root is None):
         raise ValueError("pass exactly one of --embeddings (precomputed video embeddings) and --video_root (raw videos)")
-    train = load_triplet_split(data_args.triplets, data_args.train_split)
+    train = load_triplet_split(data_args.triplets, data_args.train_split, revision=data_args.triplets_revision)
     if data_args.max_train_samples:
         train = train.subset(data_args.max_train_samples)
     try:
-        evaluation = load_triplet_split(data_args.triplets, data_args.eval_split) if data_args.eval_split else None
+        evaluation = load_triplet_split(data_args.triplets, data_args.eval_split, revision=data_args.triplets_revision) \
+            if data_args.eval_split else None
     except ValueError:
         evaluation = None
     if evaluation is not None and data_args.max_eval_samples:
@@ -231,6 +241,9 @@ def train_retrieval(
             training_data=f"{len(train_dataset)} triplets from {data_args.triplets} ({data_args.train_split} split), "
                           f"video embeddings from {data_args.embeddings or data_args.video_root}.",
             metrics={f"{data_args.eval_split} {k.removeprefix('eval_')}": v for k, v in metrics.items() if "@" in k},
+            base_model=[p for p in (model_args.model_name_or_path, model_args.vision_model_path,
+                                    model_args.text_model_path) if p],
+            datasets=data_args.triplets, dataset_name=Path(data_args.triplets).name,
         )
     return metrics
 
