@@ -73,6 +73,12 @@ class DatasetVideo:
             raise VideoDecodeError(str(self), f"not a readable video ({_first_line(error)})") from None
 
 
+def is_dataset_video(video: object) -> bool:
+    """Whether `video` is a [`DatasetVideo`], by name: a model saved with its code may load a second copy of this
+    module (remote code) beside the package's."""
+    return type(video).__name__ == "DatasetVideo" and hasattr(video, "open")
+
+
 def dataset_videos(dataset, column: str = "video") -> list[DatasetVideo]:
     """The values of `dataset[column]`, a `datasets` `Video` column, as [`DatasetVideo`]s, without opening any."""
     from datasets import Video
@@ -88,7 +94,7 @@ def video_name(video: object) -> str:
     """What error messages and galleries call `video`: its path, or the path a decoder was opened from."""
     if isinstance(video, (str, os.PathLike)):
         return os.fspath(video)
-    if isinstance(video, DatasetVideo):
+    if is_dataset_video(video):
         return str(video)
     if is_video_decoder(video):
         return str(getattr(video.metadata, "path", None) or "<torchcodec VideoDecoder>")
@@ -99,7 +105,7 @@ def video_path(video: object) -> str | None:
     """The file a video input stands for (a path, a [`DatasetVideo`]'s path, a decoder's path), or `None`."""
     if isinstance(video, (str, os.PathLike)):
         return os.fspath(video)
-    if isinstance(video, DatasetVideo):
+    if is_dataset_video(video):
         return video.path
     if is_video_decoder(video):
         return getattr(video.metadata, "path", None)
@@ -108,7 +114,7 @@ def video_path(video: object) -> str | None:
 
 def is_video_file_input(video: object) -> bool:
     """Whether `video` is read by [`read_frames`]: a path, a torchcodec `VideoDecoder` or a [`DatasetVideo`]."""
-    return isinstance(video, (str, os.PathLike, DatasetVideo)) or is_video_decoder(video)
+    return isinstance(video, (str, os.PathLike)) or is_dataset_video(video) or is_video_decoder(video)
 
 
 def open_video(path: str | os.PathLike):
@@ -144,7 +150,7 @@ def read_frames(video, indices: Indices = None, backend: str = DEFAULT_VIDEO_BAC
             range, or decoding failed (a truncated file).
     """
     check_video_backend(backend)
-    if isinstance(video, DatasetVideo):
+    if is_dataset_video(video):
         return _read_decoder(video.open(), indices, str(video))
     if is_video_decoder(video):
         return _read_decoder(video, indices, video_name(video))
