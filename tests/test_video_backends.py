@@ -292,3 +292,32 @@ def test_stage1_trains_the_same_from_a_video_column_as_from_paths(tmp_path):
     assert first.keys() == second.keys()
     changed = [k for k in first if not torch.equal(first[k], second[k])]
     assert not changed, changed[:5]
+
+
+@pytest.fixture(scope="module")
+def gym(tmp_path_factory):
+    from modeling_tfcovr.data.synthetic import SyntheticConfig, build_synthetic_benchmark
+
+    folder = tmp_path_factory.mktemp("gym")
+    config = SyntheticConfig(size=32, num_frames=8, apparatus=("floor", "beam"), rotations=(1.0, 2.0),
+                             train_clips_per_label=1, val_clips_per_label=1, test_clips_per_label=2)
+    build_synthetic_benchmark(folder, seed=1, config=config)
+    return folder
+
+
+def test_evaluate_command_gives_the_same_metrics_with_every_backend(gym, tmp_path, tiny_config, tiny_processor):
+    torch.manual_seed(0)
+    model = mt.TFCoVRModel(tiny_config)
+    randomize_aim_parameters(model)
+    model.save_pretrained(tmp_path / "model")
+    tiny_processor.save_pretrained(tmp_path / "model")
+    results = {}
+    for backend in VIDEO_BACKENDS:
+        out = tmp_path / backend
+        load_script("evaluate").main(["--model", str(tmp_path / "model"), "--triplets", str(gym), "--split", "test",
+                                      "--video-root", str(gym / "videos"), "--output-dir", str(out),
+                                      "--video-backend", backend])
+        results[backend] = (json.loads((out / "metrics.json").read_text())["results"],
+                            (out / "predictions.jsonl").read_text())
+    assert results["decord"][0]["tfcovr"]["map@50"] > 0
+    assert results["torchcodec"] == results["decord"] and results["pyav"] == results["decord"]
