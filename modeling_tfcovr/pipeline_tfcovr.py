@@ -24,6 +24,7 @@ from transformers import Pipeline
 from .errors import DataFormatError, TFCoVRError
 from .retrieval_index import RetrievalIndex
 from .text_normalization import _describe_non_text
+from .video_io import dataset_videos, video_name, video_path
 
 if TYPE_CHECKING:
     import datasets
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from .modeling_tfcovr import TFCoVRModel
     from .processing_tfcovr import TFCoVRProcessor
 
-    # One video: a path, or frames `(T, H, W, 3)`.
+    # One video: a path, a torchcodec `VideoDecoder` (a `datasets` `Video` value), or frames `(T, H, W, 3)`.
     VideoInput = str | os.PathLike | np.ndarray | torch.Tensor
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,8 @@ TASK = "composed-video-retrieval"
 
 
 def _video_id(video) -> str | None:
-    return Path(os.fspath(video)).stem if isinstance(video, (str, os.PathLike)) else None
+    path = video_path(video)
+    return Path(path).stem if path else None
 
 
 class ComposedVideoRetrievalPipeline(Pipeline):
@@ -68,7 +70,7 @@ class ComposedVideoRetrievalPipeline(Pipeline):
 
     @torch.no_grad()
     def embed_videos(self, videos: Sequence, batch_size: int = 16, progress: bool = True) -> tuple[list[int], np.ndarray, list[dict]]:
-        """Pooled embeddings of `videos` (paths or frame arrays). Returns the positions that
+        """Pooled embeddings of `videos` (paths, torchcodec decoders or frame arrays). Returns the positions that
         decoded, their embeddings `(N, embed_dim)` and a failure record per undecodable video."""
         from tqdm.auto import tqdm
 
@@ -81,8 +83,8 @@ class ComposedVideoRetrievalPipeline(Pipeline):
                     frames.append(video_processor(videos[position], return_tensors="pt")["pixel_values_videos"][0])
                     positions.append(position)
                 except (TFCoVRError, OSError, ValueError, RuntimeError) as error:
-                    failures.append({"index": position, "video": str(videos[position]) if _video_id(videos[position]) else
-                                     f"<array {position}>", "error": str(error)})
+                    name = video_name(videos[position]) if video_path(videos[position]) else f"<array {position}>"
+                    failures.append({"index": position, "video": name, "error": str(error)})
             if frames:
                 pixels = torch.stack(frames).to(self.device, dtype=next(self.model.parameters()).dtype)
                 outputs.append(self.model.vision_model(pixels).pooler_output.float().cpu().numpy())
@@ -101,8 +103,9 @@ class ComposedVideoRetrievalPipeline(Pipeline):
         """Builds the searchable gallery.
 
         Args:
-            videos: video paths; a `datasets.Dataset` with a `video`/`video_path` column (and
-                `video_id`), or an embeddings dataset / parquet path with `video_id` + `embedding`.
+            videos: video paths or torchcodec `VideoDecoder`s; a `datasets.Dataset` with a `video`/`video_path`
+                column (paths, or a `datasets` `Video` feature, decoded one row at a time) and optionally `video_id`;
+                or an embeddings dataset / parquet path with `video_id` + `embedding`.
             video_ids: ids for the videos (default: file stems).
 
         Undecodable files are skipped, logged, and listed in `self.index_failures`.
@@ -121,7 +124,10 @@ class ComposedVideoRetrievalPipeline(Pipeline):
                 raise ValueError(f"the dataset has no video column among {videos.column_names}")
             if video_ids is None and "video_id" in videos.column_names:
                 video_ids = list(videos["video_id"])
-            videos = list(videos[video_column])
+            if type(videos.features[video_column]).__name__ == "Video":
+                videos = dataset_videos(videos, video_column)  # opened one at a time, not all decoders at once
+            else:
+                videos = list(videos[video_column])
         videos = list(videos)
         ids = list(video_ids) if video_ids is not None else [_video_id(v) or f"video_{i}" for i, v in enumerate(videos)]
         kept, embeds, failures = self.embed_videos(videos, batch_size=batch_size, progress=progress)
@@ -131,7 +137,7 @@ class ComposedVideoRetrievalPipeline(Pipeline):
         self.index_failures = failures
         if not kept:
             raise TFCoVRError(f"none of the {len(videos)} videos could be decoded")
-        paths = [os.fspath(videos[i]) if _video_id(videos[i]) else None for i in kept]
+        paths = [video_path(videos[i]) for i in kept]
         return RetrievalIndex([ids[i] for i in kept], embeds, paths=paths)
 
     def _index_from_embeddings(self, dataset, source: str) -> RetrievalIndex:

@@ -15,7 +15,7 @@ from transformers.video_processing_utils import BaseVideoProcessor
 from transformers.video_utils import group_videos_by_shape
 
 from .errors import VideoDecodeError
-from .video_io import read_frames
+from .video_io import DEFAULT_VIDEO_BACKEND, check_video_backend, is_video_file_input, read_frames, video_name
 
 if TYPE_CHECKING:
     from transformers.video_utils import VideoMetadata
@@ -29,10 +29,12 @@ class TFCoVRVideoProcessorKwargs(VideosKwargs, total=False):
             (training: a random frame inside each segment) or `"official"` (the official AIM extraction's
             indices, see [`official_aim_frame_indices`]).
         sampling_seed (`int`): seed of the random segment sampling, for reproducible batches.
+        video_backend (`str`): decoder of video files: `"decord"`, `"torchcodec"` or `"pyav"`.
     """
 
     sampling_mode: str
     sampling_seed: int | None
+    video_backend: str
 
 
 SAMPLING_MODES = ("middle", "random", "official")
@@ -124,8 +126,10 @@ def to_rgb_frames(video: np.ndarray, source: str = "video") -> np.ndarray:
 class TFCoVRVideoProcessor(BaseVideoProcessor):
     r"""Turns videos into `pixel_values_videos` of shape `(batch_size, num_frames, 3, height, width)`.
 
-    Accepts a path, a numpy array `(T, H, W, 3)` (grayscale and RGBA are converted), a list of PIL
-    images, or a list of these. Files are decoded with decord, reading only the sampled frames.
+    Accepts a path, a torchcodec `VideoDecoder` (what a `datasets` `Video` column holds), a numpy array
+    `(T, H, W, 3)` (grayscale and RGBA are converted), a list of PIL images, or a list of these. Files are
+    decoded with `video_backend` (decord, torchcodec or PyAV; decoders with torchcodec), reading only the
+    sampled frames.
     Frames are sampled by segments (see [`segment_frame_indices`]), resized so that the short side
     is `size["shortest_edge"]`, centre-cropped to `crop_size`, rescaled to [0, 1] and normalised
     with CLIP's mean and standard deviation.
@@ -138,6 +142,8 @@ class TFCoVRVideoProcessor(BaseVideoProcessor):
         resize_backend (`str`, defaults to `"torch"`): `"torch"` resizes the batch with transformers' torch
             resize; `"pil"` resizes every frame with PIL (`resample`, to `size["height"] x size["width"]`) and
             normalises as torchvision's `ToTensor` + `Normalize` do, as the official extraction does.
+
+        video_backend (`str`, defaults to `"decord"`): decoder of video files: `"decord"`, `"torchcodec"` or `"pyav"`.
 
     [`official_aim_video_processor`] builds the preset of the official TF-CoVR AIM extraction, with which the
     released embeddings were computed.
@@ -161,6 +167,7 @@ class TFCoVRVideoProcessor(BaseVideoProcessor):
     sampling_mode = "middle"
     sampling_seed = None
     resize_backend = "torch"
+    video_backend = DEFAULT_VIDEO_BACKEND
     return_tensors = "pt"
 
     def __init__(self, **kwargs):
@@ -169,6 +176,7 @@ class TFCoVRVideoProcessor(BaseVideoProcessor):
             raise ValueError(f"sampling_mode must be one of {SAMPLING_MODES}, got {self.sampling_mode!r}")
         if self.resize_backend not in RESIZE_BACKENDS:
             raise ValueError(f"resize_backend must be one of {RESIZE_BACKENDS}, got {self.resize_backend!r}")
+        check_video_backend(self.video_backend)
 
     def _decode_and_sample_videos(self, videos, video_metadata=None, do_sample_frames=None, sample_indices_fn=None):
         # Sampling parameters reach us through `sample_indices_fn`, a partial of `sample_frames`.
@@ -177,9 +185,10 @@ class TFCoVRVideoProcessor(BaseVideoProcessor):
         mode = options.get("sampling_mode") or self.sampling_mode
         seed = options.get("sampling_seed", self.sampling_seed)
         rng = np.random.default_rng(seed) if mode == "random" else None
+        backend = check_video_backend(options.get("video_backend") or self.video_backend)
         decoded = []
         for item in _as_video_list(videos):
-            decoded.append(_load_sampled_frames(item, num_frames if do_sample_frames else None, mode, rng))
+            decoded.append(_load_sampled_frames(item, num_frames if do_sample_frames else None, mode, rng, backend))
         return decoded, None
 
     def sample_frames(
@@ -287,6 +296,8 @@ def _as_video_list(videos) -> list:
     """Splits the accepted input forms into a list of single videos."""
     from PIL import Image
 
+    if is_video_file_input(videos):
+        return [videos]
     if isinstance(videos, (str, os.PathLike, np.ndarray, torch.Tensor)):
         if isinstance(videos, (np.ndarray, torch.Tensor)) and np.ndim(videos) == 5:
             return list(videos)
@@ -300,14 +311,14 @@ def _as_video_list(videos) -> list:
     raise TypeError(f"unsupported video input of type {type(videos).__name__}")
 
 
-def _load_sampled_frames(video, num_frames: int | None, mode: str, rng: np.random.Generator | None) -> np.ndarray:
+def _load_sampled_frames(video, num_frames: int | None, mode: str, rng: np.random.Generator | None,
+                         backend: str = DEFAULT_VIDEO_BACKEND) -> np.ndarray:
     """uint8 (T, H, W, 3) frames of one video, sampled when `num_frames` is given."""
     from PIL import Image
 
-    if isinstance(video, (str, os.PathLike)):
-        path = os.fspath(video)
+    if is_video_file_input(video):
         indices = (lambda total: segment_frame_indices(total, num_frames, mode, rng)) if num_frames else None
-        return to_rgb_frames(read_frames(path, indices), path)
+        return to_rgb_frames(read_frames(video, indices, backend), video_name(video))
     if isinstance(video, Sequence) and video and isinstance(video[0], Image.Image):
         frames = np.stack([np.asarray(image.convert("RGB")) for image in video])
     elif isinstance(video, torch.Tensor):

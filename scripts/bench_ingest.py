@@ -14,7 +14,9 @@ For each set and each number of DataLoader workers (default 1 and 2), the same c
   rescale and normalise with `TFCoVRVideoProcessor`, in batches), i.e. what stage-1 training runs.
 
 Reported: clips/s and sampled frames/s of both, and their ratio at the same number of workers (target: ours >= 0.8x
-raw). A main-process breakdown (decode, wrapper, processor) and a profile of the processor show where the time goes.
+raw). Per video backend (decord, torchcodec, PyAV, and torchcodec through a `datasets` `Video` column), in the main
+process: sampled frames/s of `read_frames` on the same clips, and the largest pixel difference to decord's frames
+(must be at most `--backend-tolerance`, default 0). A main-process breakdown (decode, wrapper, processor) and a profile of the processor show where the time goes.
 The decoded frames must equal decord's, and the normalised pixels must map back to them; the script exits with status
 1 otherwise.
 
@@ -53,7 +55,7 @@ from modeling_tfcovr.benchmarking import (
 )
 from modeling_tfcovr.data.synthetic import SyntheticConfig, render_clip, split_clips
 from modeling_tfcovr.training.data import VideoClipDataset, VideoCollator
-from modeling_tfcovr.video_io import read_frames, write_mp4
+from modeling_tfcovr.video_io import VIDEO_BACKENDS, dataset_videos, read_frames, write_mp4
 from modeling_tfcovr.video_processing_tfcovr import TFCoVRVideoProcessor, segment_frame_indices, to_rgb_frames
 
 QUICK = {"synthetic_clips": 32, "large_clips": 8, "repeats": 1, "profile_clips": 4}
@@ -72,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", default="1,2", help="comma-separated DataLoader worker counts")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes over each set (after a warm-up)")
     parser.add_argument("--profile-clips", type=int, default=16, help="clips of the main-process breakdown")
+    parser.add_argument("--backends", default=",".join(VIDEO_BACKENDS) + ",datasets",
+                        help="video backends to compare (datasets: torchcodec through a datasets Video column)")
+    parser.add_argument("--backend-tolerance", type=int, default=0,
+                        help="largest pixel difference to decord a backend may have (0-255)")
     parser.add_argument("--clip-dir", type=Path, default=None,
                         help="folder to render the clips into and keep (default: a temporary folder, removed)")
     parser.add_argument("--seed", type=int, default=0)
@@ -255,6 +261,45 @@ def breakdown(paths: Sequence[str], num_frames: int, processor: TFCoVRVideoProce
     return {"ms_per_clip": {name: 1000 * seconds for name, seconds in stages.items()}, "processor_profile": top}
 
 
+def compare_backends(name: str, paths: Sequence[str], num_frames: int, backends: Sequence[str], repeats: int,
+                     tolerance: int, report: BenchmarkReport) -> list[dict[str, Any]]:
+    """Per backend: best-of-`repeats` sampled frames/s of `read_frames` over `paths` in the main process, and the
+    largest absolute pixel difference to decord's frames of the same clips; records one check per backend."""
+    import datasets
+
+    def indices(total: int) -> np.ndarray:
+        return segment_frame_indices(total, num_frames, "middle")
+
+    column = datasets.Dataset.from_dict({"video": list(paths)}).cast_column("video", datasets.Video())
+    sources = {backend: (list(paths), backend) for backend in backends if backend in VIDEO_BACKENDS}
+    if "datasets" in backends:  # decoders opened through the column's feature, as `pipe.index(dataset)` reads them
+        sources["datasets Video column (torchcodec)"] = (dataset_videos(column), "decord")
+    reference = [read_frames(p, indices, "decord") for p in paths]
+    rows = []
+    for backend, (videos, option) in sources.items():
+        frames = [read_frames(v, indices, option) for v in videos]  # warm-up, and the frames compared
+        difference = max(int(np.abs(f.astype(np.int16) - r.astype(np.int16)).max()) for f, r in zip(frames, reference))
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for video in videos:
+                read_frames(video, indices, option)
+            seconds.append(time.perf_counter() - start)
+        timing = Timing(seconds)
+        rate = len(paths) / timing.best
+        rows.append({"set": name, "backend": backend, "clips_per_s": rate, "frames_per_s": rate * num_frames,
+                     "max_pixel_difference_to_decord": difference, **timing.to_dict()})
+        if backend != "decord":
+            report.add_check(f"{name}_{backend.split(' ')[0]}_pixels_match_decord", difference <= tolerance,
+                             max_pixel_difference=difference, tolerance=tolerance, clips=len(paths))
+    decord_rate = next((r["clips_per_s"] for r in rows if r["backend"] == "decord"), float("nan"))
+    for row in rows:
+        row["vs_decord"] = ratio(row["clips_per_s"], decord_rate)
+    print(f"  {name}, backends: " + ", ".join(f"{r['backend']} {r['frames_per_s']:.0f} frames/s (max diff "
+                                             f"{r['max_pixel_difference_to_decord']})" for r in rows), flush=True)
+    return rows
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Main
 # ----------------------------------------------------------------------------------------------------------------------
@@ -329,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
         sets = [("synthetic", args.synthetic_clips, args.synthetic_size, args.synthetic_frames)]
         if args.large_clips > 0:
             sets.append((f"{args.large_size}px", args.large_clips, args.large_size, args.large_frames))
-        rows = []
+        rows, backend_rows = [], []
+        backends = [b.strip() for b in args.backends.split(",") if b.strip()]
         for name, count, size, frames in sets:
             start = time.perf_counter()
             paths = render_clip_set(folder / f"{name}_{size}px_{frames}f", count, size, frames, args.seed)
@@ -340,14 +386,23 @@ def main(argv: list[str] | None = None) -> int:
             }
             print(f"{name}: {count} clips of {frames} frames at {size} px rendered in {render_s:.1f} s", flush=True)
             rows += bench_set(name, paths, size, args, workers, report)
+            if backends:
+                backend_rows += compare_backends(name, paths, args.num_frames, backends, args.repeats,
+                                                 args.backend_tolerance, report)
     finally:
         if args.clip_dir is None:
             shutil.rmtree(folder, ignore_errors=True)
 
     report.results["rows"] = rows
+    report.results["backends"] = backend_rows
     print("\n" + format_table(rows, {
         "set": "set", "workers": "workers", "path": "path", "clips_per_s": "clips/s", "frames_per_s": "frames/s",
         "vs_raw": "x raw", "best_s": "best s / pass"}))
+    if backend_rows:
+        print("\nvideo backends, main process (read_frames of the segment-middle frames)")
+        print(format_table(backend_rows, {
+            "set": "set", "backend": "backend", "clips_per_s": "clips/s", "frames_per_s": "frames/s",
+            "vs_decord": "x decord", "max_pixel_difference_to_decord": "max pixel diff to decord"}))
     for name, profile in report.results["breakdown"].items():
         print(f"\n{name}: main-process breakdown (ms per clip)")
         print(format_table([{"stage": k, "ms": v} for k, v in profile["ms_per_clip"].items()]))

@@ -132,6 +132,10 @@ def test_bench_ingest(tmp_path):
     assert all(row["clips_per_s"] > 0 and math.isclose(row["frames_per_s"], 4 * row["clips_per_s"]) for row in rows)
     assert set(report["results"]["breakdown"]) == {"synthetic", "64px"}
     assert "synthetic_workers1_ours_vs_raw" in report["targets"]
+    backends = report["results"]["backends"]
+    assert [row["backend"] for row in backends[:4]] == ["decord", "torchcodec", "pyav", "datasets Video column (torchcodec)"]
+    assert all(row["max_pixel_difference_to_decord"] == 0 and row["frames_per_s"] > 0 for row in backends)
+    assert report["checks"]["64px_pyav_pixels_match_decord"]["passed"]
 
 
 def test_bench_train(tmp_path):

@@ -33,7 +33,7 @@ from .. import TFCoVRModel, TFCoVRProcessor
 from ..data.embeddings import read_embeddings
 from ..retrieval_evaluation import evaluate_split, format_results_table, load_triplet_split
 from ..training.extract import embed_videos
-from ..video_io import resolve_video_path
+from ..video_io import VIDEO_BACKENDS, resolve_video_path
 from . import run
 
 
@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--split", default="test")
     parser.add_argument("--embeddings", help="embeddings dataset with the query and gallery videos")
     parser.add_argument("--video-root", help="folder of <video_id>.mp4, to compute the embeddings")
+    parser.add_argument("--video-backend", choices=VIDEO_BACKENDS, default=None,
+                        help="decoder of --video-root's files (default: the model's video processor's, else decord)")
     parser.add_argument("--gallery", help="embeddings dataset to use as the gallery instead of the split's targets")
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--k", default="5,10,25,50", help="comma-separated K values")
@@ -80,6 +82,8 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     k_values = [int(k) for k in args.k.split(",")]
     model, processor = load_model(args)
+    if args.video_backend:
+        processor.video_processor.video_backend = args.video_backend
     split = load_triplet_split(args.triplets, args.split, revision=args.triplets_revision)
     if args.max_queries:
         split = split.subset(args.max_queries)

@@ -3,8 +3,10 @@
     python scripts/extract_embeddings.py --model runs/stage1 --videos data/synthetic/videos \
         --output runs/embeddings
 
-`--videos` is a folder of video files (ids = file stems), a text file with one path per line, or a
-clips/triplets parquet with a `video` or `video_id` column (with `--video-root`). Rerunning skips
+`--videos` is a folder of video files (ids = file stems), a text file with one path per line, a
+clips/triplets parquet with a `video` or `video_id` column (with `--video-root`), or a `datasets` folder
+(`save_to_disk`) with a `Video` column `video` (and `video_id`). `--video-backend` picks the decoder of
+files (decord, torchcodec or PyAV); a `Video` column is read with torchcodec. Rerunning skips
 finished shards; undecodable videos are listed in `failures-*.jsonl`. Under `torchrun` each
 process takes its own shards.
 """
@@ -19,15 +21,20 @@ from pathlib import Path
 import torch
 
 from ..modeling_tfcovr import load_vision_encoder
-from ..training.extract import extract_embeddings, read_failures
-from ..video_io import VIDEO_EXTENSIONS, resolve_relative_video_path, resolve_video_path
+from ..training.extract import dataset_video_pairs, extract_embeddings, read_failures
+from ..video_io import VIDEO_BACKENDS, VIDEO_EXTENSIONS, resolve_relative_video_path, resolve_video_path
 from ..video_processing_tfcovr import TFCoVRVideoProcessor
 from . import run
 
 
-def list_videos(source: str, video_root: str | None = None) -> list[tuple[str, str]]:
-    """`(video_id, path)` pairs from a folder, a list file, or a parquet table."""
+def list_videos(source: str, video_root: str | None = None) -> list[tuple[str, object]]:
+    """`(video_id, path)` pairs from a folder, a list file, or a parquet table; `(video_id, DatasetVideo)` pairs
+    from a `datasets` folder saved with `save_to_disk`."""
     path = Path(source)
+    if path.is_dir() and (path / "dataset_info.json").is_file():
+        import datasets
+
+        return dataset_video_pairs(datasets.load_from_disk(str(path)))
     if path.is_dir():
         return [(p.stem, str(p)) for p in sorted(path.iterdir()) if p.suffix.lower() in VIDEO_EXTENSIONS]
     if path.suffix == ".parquet":
@@ -55,6 +62,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--num-workers", type=int, default=2)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--video-backend", choices=VIDEO_BACKENDS, default=None,
+                        help="decoder of video files (default: the model's video processor's, else decord)")
     args = parser.parse_args(argv)
 
     if torch.cuda.is_available() and "LOCAL_RANK" in __import__("os").environ:
@@ -66,6 +75,8 @@ def main(argv: list[str] | None = None) -> dict:
         size = encoder.config.image_size
         video_processor = TFCoVRVideoProcessor(num_frames=encoder.config.num_frames, size={"shortest_edge": size},
                                                crop_size={"height": size, "width": size})
+    if args.video_backend:
+        video_processor.video_backend = args.video_backend
     videos = list_videos(args.videos, args.video_root)
     summary = extract_embeddings(encoder, video_processor, videos, args.output, args.shard_size, args.batch_size,
                                  args.num_workers)

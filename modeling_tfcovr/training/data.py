@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import TFCoVRError
-from ..video_io import read_frames
+from ..video_io import DEFAULT_VIDEO_BACKEND, read_frames, video_name
 from ..video_processing_tfcovr import TFCoVRVideoProcessor, segment_frame_indices, to_rgb_frames
 
 logger = logging.getLogger(__name__)
@@ -36,24 +36,27 @@ class VideoClipDataset(torch.utils.data.Dataset):
     them into `pixel_values_videos` and `labels`.
 
     Args:
-        video_paths: one video file per clip.
+        video_paths: one video per clip: a file, or a `datasets` `Video` value ([`DatasetVideo`] or torchcodec
+            `VideoDecoder`, read with torchcodec).
         labels: class index per clip.
         num_frames: frames sampled per clip.
         training: random frame inside each segment (`True`) or the middle frame (`False`).
         preload: decode every clip fully into memory once (fast epochs for small clips).
+        backend: decoder of video files (`"decord"`, `"torchcodec"` or `"pyav"`).
     """
 
-    def __init__(self, video_paths: Sequence[str | os.PathLike], labels: Sequence[int], num_frames: int,
-                 training: bool, preload: bool = False):
+    def __init__(self, video_paths: Sequence, labels: Sequence[int], num_frames: int,
+                 training: bool, preload: bool = False, backend: str = DEFAULT_VIDEO_BACKEND):
         if len(video_paths) != len(labels):
             raise ValueError(f"{len(video_paths)} videos but {len(labels)} labels")
-        self.video_paths = [os.fspath(p) for p in video_paths]
+        self.video_paths = [os.fspath(p) if isinstance(p, (str, os.PathLike)) else p for p in video_paths]
         self.labels = [int(label) for label in labels]
         self.num_frames = num_frames
         self.training = training
+        self.backend = backend
         self._frames: list[np.ndarray] | None = None
         if preload:
-            self._frames = [to_rgb_frames(read_frames(path), path) for path in self.video_paths]
+            self._frames = [to_rgb_frames(read_frames(path, None, backend), video_name(path)) for path in self.video_paths]
 
     def __len__(self) -> int:
         return len(self.video_paths)
@@ -69,7 +72,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
             frames = clip[self._indices(len(clip))]
         else:
             path = self.video_paths[index]
-            frames = to_rgb_frames(read_frames(path, self._indices), path)
+            frames = to_rgb_frames(read_frames(path, self._indices, self.backend), video_name(path))
         return {"frames": frames, "labels": self.labels[index]}
 
 
@@ -136,9 +139,9 @@ class VideoTripletDataset(torch.utils.data.Dataset):
     """Stage-2 triplets from raw videos: query frames, target frames, modification text."""
 
     def __init__(self, query_paths: Sequence[str], target_paths: Sequence[str], texts: Sequence[str], num_frames: int,
-                 training: bool):
+                 training: bool, backend: str = DEFAULT_VIDEO_BACKEND):
         self.query_paths, self.target_paths, self.texts = list(query_paths), list(target_paths), list(texts)
-        self.num_frames, self.training = num_frames, training
+        self.num_frames, self.training, self.backend = num_frames, training, backend
 
     def __len__(self) -> int:
         return len(self.query_paths)
@@ -146,7 +149,8 @@ class VideoTripletDataset(torch.utils.data.Dataset):
     def _frames(self, path: str) -> np.ndarray:
         mode = "random" if self.training else "middle"
         rng = np.random.default_rng(_sampling_seed()) if self.training else None
-        return to_rgb_frames(read_frames(path, lambda total: segment_frame_indices(total, self.num_frames, mode, rng)), path)
+        frames = read_frames(path, lambda total: segment_frame_indices(total, self.num_frames, mode, rng), self.backend)
+        return to_rgb_frames(frames, video_name(path))
 
     def __getitem__(self, index: int) -> dict:
         return {

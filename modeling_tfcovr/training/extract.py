@@ -20,7 +20,7 @@ import torch
 
 from ..data.embeddings import embeddings_schema, write_embeddings_parquet
 from ..errors import TFCoVRError
-from ..video_io import read_frames
+from ..video_io import DEFAULT_VIDEO_BACKEND, dataset_videos, read_frames, video_name
 from ..video_processing_tfcovr import TFCoVRVideoProcessor, segment_frame_indices, to_rgb_frames
 
 logger = logging.getLogger(__name__)
@@ -32,17 +32,21 @@ FAILURES_PATTERN = "failures-{index:05d}-of-{total:05d}.jsonl"
 class _DecodedVideos(torch.utils.data.Dataset):
     """Decodes each video's frames at the processor's inference sampling; a failure is returned, not raised."""
 
-    def __init__(self, paths: Sequence[str], num_frames: int, sampling_mode: str = "middle"):
-        self.paths, self.num_frames, self.sampling_mode = list(paths), num_frames, sampling_mode
+    def __init__(self, paths: Sequence, num_frames: int, sampling_mode: str = "middle",
+                 backend: str = DEFAULT_VIDEO_BACKEND):
+        self.paths, self.num_frames, self.sampling_mode, self.backend = list(paths), num_frames, sampling_mode, backend
 
     def __len__(self) -> int:
         return len(self.paths)
 
+    def _indices(self, total_frames: int) -> np.ndarray:
+        return segment_frame_indices(total_frames, self.num_frames, self.sampling_mode)
+
     def __getitem__(self, index: int) -> tuple[int, np.ndarray | None, str | None]:
         path = self.paths[index]
         try:
-            frames = read_frames(path, lambda total: segment_frame_indices(total, self.num_frames, self.sampling_mode))
-            return index, to_rgb_frames(frames, path), None
+            frames = read_frames(path, self._indices, self.backend)
+            return index, to_rgb_frames(frames, video_name(path)), None
         except (TFCoVRError, OSError, ValueError, RuntimeError) as error:
             return index, None, str(error)
 
@@ -56,7 +60,7 @@ def embed_videos(
     vision_model: torch.nn.Module,
     video_processor: TFCoVRVideoProcessor,
     video_ids: Sequence[str],
-    paths: Sequence[str | os.PathLike],
+    paths: Sequence,
     batch_size: int = 32,
     num_workers: int = 0,
     progress: bool = False,
@@ -68,8 +72,9 @@ def embed_videos(
         vision_model: a video encoder mapping `pixel_values_videos` `(B, T, 3, H, W)` to an output with
             `pooler_output` `(B, hidden_size)` and with `config.hidden_size`: a [`TFCoVRVisionModel`], or the
             `vision_model` of a [`ZeroShotCLIPComposer`].
-        video_processor: its video processor (`num_frames` frames per video).
-        video_ids / paths: one id and one video file per video.
+        video_processor: its video processor (`num_frames` frames per video, decoded with its `video_backend`).
+        video_ids / paths: one id and one video per video: a file, a torchcodec `VideoDecoder` or a
+            [`DatasetVideo`] (a `datasets` `Video` value; DataLoader workers need these rather than decoders).
 
     Returns:
         `(ids of the decoded videos, float32 embeddings (N, hidden_size), failures)`, where each
@@ -81,12 +86,14 @@ def embed_videos(
     device = next(vision_model.parameters()).device
     # "random" is the training mode; extraction always samples deterministically.
     mode = "middle" if video_processor.sampling_mode == "random" else video_processor.sampling_mode
-    dataset = _DecodedVideos([os.fspath(p) for p in paths], video_processor.num_frames, mode)
+    paths = [os.fspath(p) if isinstance(p, (str, os.PathLike)) else p for p in paths]
+    dataset = _DecodedVideos(paths, video_processor.num_frames, mode, video_processor.video_backend)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=_keep_items)
     kept_ids, outputs, failures = [], [], []
     for batch in tqdm(loader, desc="embedding videos", disable=not progress, unit="batch"):
         good = [(index, frames) for index, frames, error in batch if error is None]
-        failures += [{"video_id": video_ids[i], "path": dataset.paths[i], "error": e} for i, _, e in batch if e is not None]
+        failures += [{"video_id": video_ids[i], "path": video_name(dataset.paths[i]), "error": e}
+                     for i, _, e in batch if e is not None]
         if not good:
             continue
         pixels = video_processor([frames for _, frames in good], do_sample_frames=False, return_tensors="pt")["pixel_values_videos"]
@@ -107,6 +114,17 @@ class ExtractionSummary:
     failures: int
 
 
+def dataset_video_pairs(dataset, video_column: str = "video", id_column: str = "video_id") -> list[tuple[str, object]]:
+    """`(video_id, video)` pairs of a `datasets.Dataset` with a `Video` column, for [`extract_embeddings`]: ids from
+    `id_column` when the dataset has it, else the file stems; videos as [`DatasetVideo`]s (opened when read)."""
+    videos = dataset_videos(dataset, video_column)
+    if id_column in dataset.column_names:
+        ids = [str(video_id) for video_id in dataset[id_column]]
+    else:
+        ids = [Path(video.path).stem if video.path else f"video_{i}" for i, video in enumerate(videos)]
+    return list(zip(ids, videos))
+
+
 def process_share(num_shards: int) -> list[int]:
     """Shard indices of this process under torchrun / accelerate (`RANK`, `WORLD_SIZE`)."""
     rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
@@ -116,15 +134,16 @@ def process_share(num_shards: int) -> list[int]:
 def extract_embeddings(
     vision_model: torch.nn.Module,
     video_processor: TFCoVRVideoProcessor,
-    videos: Sequence[tuple[str, str | os.PathLike]],
+    videos,
     output_dir: str | os.PathLike,
     shard_size: int = 1024,
     batch_size: int = 32,
     num_workers: int = 0,
     progress: bool = True,
 ) -> ExtractionSummary:
-    """Embeds `videos` (`(video_id, path)` pairs) into parquet shards in `output_dir`, with the video encoder
-    `vision_model` (as in [`embed_videos`]).
+    """Embeds `videos` (`(video_id, path)` pairs, or a `datasets.Dataset` with a `Video` column `video` and
+    optionally `video_id`) into parquet shards in `output_dir`, with the video encoder `vision_model` (as in
+    [`embed_videos`]).
 
     The shard layout depends only on the video list and `shard_size`, so a rerun with the same
     arguments finds the finished shards and skips them.
@@ -132,6 +151,8 @@ def extract_embeddings(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if hasattr(videos, "column_names"):
+        videos = dataset_video_pairs(videos)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     ids = [video_id for video_id, _ in videos]
@@ -174,4 +195,4 @@ def read_failures(output_dir: str | os.PathLike) -> list[dict]:
     return records
 
 
-__all__ = ["embed_videos", "extract_embeddings", "read_failures", "ExtractionSummary", "process_share", "SHARD_PATTERN"]
+__all__ = ["embed_videos", "extract_embeddings", "dataset_video_pairs", "read_failures", "ExtractionSummary", "process_share", "SHARD_PATTERN"]

@@ -16,7 +16,7 @@ from ..configuration_tfcovr import TFCoVRConfig, TFCoVRVisionConfig
 from ..errors import DataFormatError
 from ..model_card import write_model_card
 from ..modeling_tfcovr import TFCoVRForVideoClassification
-from ..video_io import resolve_relative_video_path
+from ..video_io import DEFAULT_VIDEO_BACKEND, dataset_videos, resolve_relative_video_path
 from ..video_processing_tfcovr import TFCoVRVideoProcessor
 from .checkpoints import resolve_resume, write_log_history
 from .data import VideoClipDataset, VideoCollator
@@ -34,12 +34,15 @@ class ClassifierDataArguments:
     dataset_dir: str | None = field(
         default=None, metadata={"help": "Folder (or hub dataset id) with clips/<split>.parquet and videos."})
     dataset_revision: str | None = field(default=None, metadata={"help": "Branch, tag or commit of a hub dataset id."})
-    train_file: str | None = field(default=None, metadata={"help": "CSV or parquet with columns video, label."})
-    eval_file: str | None = field(default=None, metadata={"help": "CSV or parquet with columns video, label."})
+    train_file: str | None = field(default=None, metadata={
+        "help": "CSV or parquet with columns video, label; or a datasets folder (save_to_disk) whose video is a Video column."})
+    eval_file: str | None = field(default=None, metadata={"help": "Like --train_file."})
     video_root: str | None = field(default=None, metadata={"help": "Folder the `video` paths are relative to."})
     train_split: str = "train"
     eval_split: str = "val"
     preload_videos: bool = field(default=True, metadata={"help": "Decode every clip once into memory."})
+    video_backend: str = field(default=DEFAULT_VIDEO_BACKEND, metadata={
+        "help": "Decoder of video files: decord, torchcodec or pyav (a datasets Video column is read with torchcodec)."})
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
 
@@ -89,11 +92,22 @@ class ClassifierTrainingArguments(TrainingArguments):
 
 
 def read_clip_table(path: str | os.PathLike) -> list[dict]:
-    """Rows of a CSV or parquet clip table; requires `video` and `label` columns."""
+    """Rows of a CSV or parquet clip table, or of a `datasets` folder (`save_to_disk`); requires `video` and `label`
+    columns. A `datasets` `Video` column gives [`DatasetVideo`] values, read when the clip is."""
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
     path = Path(path)
+    if path.is_dir():
+        import datasets
+
+        dataset = datasets.load_from_disk(str(path))
+        missing = [c for c in ("video", "label") if c not in dataset.column_names]
+        if missing:
+            raise DataFormatError(f"{path}: missing column(s) {', '.join(missing)}")
+        if isinstance(dataset.features["video"], datasets.Video):
+            return [{"video": video, "label": label} for video, label in zip(dataset_videos(dataset), dataset["label"])]
+        return dataset.remove_columns([c for c in dataset.column_names if c not in ("video", "label")]).to_list()
     table = pq.read_table(path) if path.suffix == ".parquet" else pa_csv.read_csv(path)
     missing = [c for c in ("video", "label") if c not in table.column_names]
     if missing:
@@ -186,13 +200,16 @@ def train_classifier(
     num_frames = model.config.vision_config.num_frames
     image_size = model.config.vision_config.image_size
     video_processor = TFCoVRVideoProcessor(
-        num_frames=num_frames, size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
+        num_frames=num_frames, size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
+        video_backend=data_args.video_backend,
     )
 
     def dataset(rows: list[dict], training: bool) -> VideoClipDataset:
-        paths = [resolve_relative_video_path(video_root, row["video"]) for row in rows]
+        paths = [resolve_relative_video_path(video_root, row["video"]) if isinstance(row["video"], str) else row["video"]
+                 for row in rows]
         labels = [label2id[str(row["label"])] for row in rows]
-        return VideoClipDataset(paths, labels, num_frames, training=training, preload=data_args.preload_videos)
+        return VideoClipDataset(paths, labels, num_frames, training=training, preload=data_args.preload_videos,
+                                backend=data_args.video_backend)
 
     train_dataset = dataset(train_rows, training=True)
     eval_dataset = dataset(eval_rows, training=False) if eval_rows else None

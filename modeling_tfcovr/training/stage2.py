@@ -28,7 +28,7 @@ from ..retrieval_evaluation import (
 )
 from ..retrieval_index import RetrievalIndex
 from ..tokenization_utils import build_word_level_tokenizer
-from ..video_io import resolve_video_path
+from ..video_io import check_video_backend, resolve_video_path
 from ..video_processing_tfcovr import TFCoVRVideoProcessor
 from .checkpoints import resolve_resume, write_log_history
 from .data import EmbeddingTripletDataset, TripletCollator, VideoTripletDataset, rows_for_ids
@@ -47,6 +47,8 @@ class RetrievalDataArguments:
     triplets_revision: str | None = field(default=None, metadata={"help": "Branch, tag or commit of a hub dataset id."})
     embeddings: str | None = field(default=None, metadata={"help": "Embeddings parquet file or folder of shards."})
     video_root: str | None = field(default=None, metadata={"help": "Folder of <video_id>.mp4 (raw-video training)."})
+    video_backend: str | None = field(
+        default=None, metadata={"help": "Decoder of raw videos: decord, torchcodec or pyav (default: the processor's)."})
     train_split: str = "train"
     eval_split: str = "val"
     max_train_samples: int | None = None
@@ -178,13 +180,13 @@ def _video_datasets(model, processor, train: TripletSplit, evaluation: TripletSp
     def paths(ids):
         return [str(resolve_video_path(video_root, video_id)) for video_id in ids]
 
-    num_frames = processor.video_processor.num_frames
+    num_frames, backend = processor.video_processor.num_frames, processor.video_processor.video_backend
     train_dataset = VideoTripletDataset(paths(train.query_videos), paths(train.target_videos), train.modifications,
-                                        num_frames, training=True)
+                                        num_frames, training=True, backend=backend)
     if evaluation is None:
         return train_dataset, None, None
     eval_dataset = VideoTripletDataset(paths(evaluation.query_videos), paths(evaluation.target_videos),
-                                       evaluation.modifications, num_frames, training=False)
+                                       evaluation.modifications, num_frames, training=False, backend=backend)
     gallery_ids = evaluation.gallery_ids()
 
     def gallery() -> RetrievalIndex:  # the encoder may train: embed the gallery at every evaluation
@@ -215,6 +217,8 @@ def train_retrieval(
         evaluation = evaluation.subset(data_args.max_eval_samples)
 
     model, processor = build_retrieval_model(model_args, train.modifications)
+    if data_args.video_backend:
+        processor.video_processor.video_backend = check_video_backend(data_args.video_backend)
     if data_args.embeddings:
         train_dataset, eval_dataset, gallery = _embedding_datasets(
             model, processor, train, evaluation, data_args.embeddings, model_args.train_text_encoder)
