@@ -82,6 +82,8 @@ ANNOTATION = {
             "A_0001_0002": {"stages": 1, "timestamps": [[1.5, 2.5]]},  # 19.5-20.5 s: past the video's end
         }},
         "E_000001_000002": {"event": 2, "timestamps": [[1.0, 2.0]], "segments": None},
+        "E_000030_000035": {"event": 1, "timestamps": [[30.0, 35.0]], "segments": {  # after the video's end
+            "A_0001_0002": {"stages": 1, "timestamps": [[1.0, 2.0]]}}},
     },
     B: {
         "E_000003_000009": {"event": 3, "timestamps": [[3.3, 9.1]], "segments": {
@@ -99,6 +101,7 @@ GOOD = [f"{A}_E_000002_000015_A_0001_0003", f"{A}_E_000002_000015_A_0004_0004", 
 FAILED = {
     f"{A}_E_000002_000015_A_0005_0005": "zero_length", f"{A}_E_000002_000015_A_0007_0006": "reversed",
     f"{A}_E_000002_000015_A_0006_0020": "beyond_end", f"{A}_E_000018_000025_A_0001_0002": "beyond_end",
+    f"{A}_E_000030_000035_A_0001_0002": "beyond_end",
     f"{C}_E_000001_000002_A_0000_0001": "missing_video", f"{D}_E_000001_000002_A_0000_0001": "undecodable",
 }
 

@@ -201,6 +201,7 @@ def cut_event(plan: EventPlan, output_dir: str) -> list[ClipResult]:
         return results + [ClipResult(c.clip_id, "failed", reason, detail, plan.youtube_id) for c in clips]
 
     start, end = Fraction(plan.start), Fraction(plan.end)
+    needed = max(Fraction(c.end) for c in clips)  # decoding stops after the last frame any clip needs
     for seek in (True, False):
         try:
             with av.open(plan.video_path) as container:
@@ -211,26 +212,32 @@ def cut_event(plan: EventPlan, output_dir: str) -> list[ClipResult]:
                 if not rate:
                     return fail_all(UNDECODABLE, f"{plan.video_path}: unknown frame rate")
                 rate = Fraction(rate)
-                origin = stream.start_time or 0
+                # ffmpeg's -ss counts from the file's start (the earliest stream), as here
+                origin = Fraction(container.start_time or 0, 1_000_000)
+                if container.duration is not None and start > Fraction(container.duration, 1_000_000) + origin:
+                    return fail_all(BEYOND_END, f"the event starts at {plan.start} s, after the end of "
+                                                f"{plan.video_path} ({container.duration / 1e6:.3f} s)")
                 seeked = seek and plan.start > 1
                 if seeked:
-                    container.seek(int((plan.start - 1) / stream.time_base) + origin, stream=stream, backward=True)
+                    offset = int((start - 1 + origin) / stream.time_base)
+                    container.seek(offset, stream=stream, backward=True)
                 first = last = None
-                decoded_any = False
+                decoded_any, ran_out = False, True
                 for frame in container.decode(stream):
                     if frame.pts is None:
                         continue
-                    t = Fraction(frame.pts - origin) * stream.time_base
+                    t = frame.pts * stream.time_base - origin
                     if not decoded_any and seeked and t > start + 1 / (2 * rate):
                         break  # the seek went past the event's start: decode from the beginning instead
                     decoded_any = True
                     last = t
                     if t < start - _EPS:
                         continue
-                    if t >= end - _EPS:
-                        break
                     if first is None:
                         first = t
+                    if t >= end - _EPS or t - first >= needed - _EPS:
+                        ran_out = False
+                        break
                     relative = t - first
                     for clip in clips:
                         if Fraction(clip.start) - _EPS <= relative < Fraction(clip.end) - _EPS:
@@ -247,12 +254,12 @@ def cut_event(plan: EventPlan, output_dir: str) -> list[ClipResult]:
 
     if last is None:
         return fail_all(UNDECODABLE, f"{plan.video_path}: no frame could be decoded")
-    video_end = last + 1 / rate  # the decoded part ends after the last frame seen (all of it when the event ran out)
+    video_end = last + 1 / rate  # when the video ran out: it ends one frame after its last frame
     tolerance = 1 / (2 * rate)
     for clip in clips:
         writer = writers.pop(clip.clip_id, None)
         clip_end = (first if first is not None else start) + Fraction(clip.end)
-        if last < end - _EPS and clip_end > video_end + tolerance:
+        if ran_out and clip_end > video_end + tolerance:
             detail = f"ends at {float(clip_end):.3f} s of {plan.video_path}, which ends at {float(video_end):.3f} s"
             results.append(ClipResult(clip.clip_id, "failed", BEYOND_END, detail, plan.youtube_id))
         elif writer is None:
