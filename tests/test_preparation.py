@@ -378,3 +378,26 @@ def test_clips_dataset_has_the_306_labels_and_trains_stage1_for_one_epoch(finegy
     assert model.config.id2label == id2label_of("tfcovr-306") and model.config.num_labels == 306
     history = json.loads((output / "log_history.json").read_text())
     assert any(h.get("epoch") == 1.0 and "loss" in h for h in history)
+
+
+def test_clips_dataset_from_your_own_labels_and_conflicts(tmp_path):
+    import datasets
+
+    from modeling_tfcovr.preparation.clips_dataset import build_clips_dataset
+
+    videos = tmp_path / "my_clips"
+    videos.mkdir()
+    for name in ("a", "b", "c"):
+        write_mp4(videos / f"{name}.mp4", np.stack([numbered_frame(i) for i in range(4)]), fps=10)
+    table = tmp_path / "labels.csv"
+    table.write_text("video_file,label\na,vault\nb.mp4,beam\nc,vault\n")
+    report = build_clips_dataset(tmp_path / "data", videos, {"train": [table]}, label_set=None)
+    assert report["splits"]["train"]["clips"] == 3
+    train = datasets.load_dataset("parquet", data_files=str(tmp_path / "data" / "clips" / "train.parquet"))["train"]
+    assert train.features["label_id"].names == ["beam", "vault"]
+    assert [(r["video"], r["label_id"]) for r in train] == [("videos/a.mp4", 1), ("videos/b.mp4", 0), ("videos/c.mp4", 1)]
+    assert json.loads((tmp_path / "data" / "labels.json").read_text()) == ["beam", "vault"]
+    assert (tmp_path / "data" / "videos" / "a.mp4").is_file()
+    table.write_text("video_file,label\na,vault\na,beam\n")
+    with pytest.raises(DataFormatError, match=r"'a' is labelled 'vault' at .*labels.csv:2 and 'beam' at .*labels.csv:3"):
+        build_clips_dataset(tmp_path / "data", videos, {"train": [table]}, label_set=None)

@@ -61,6 +61,11 @@ def read_label_table(path: str | os.PathLike) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _clean(label: str) -> str:
+    # an integer label column that went through a float ("12.0") is the label "12"
+    return label[:-2] if label.endswith(".0") and label[:-2].isdigit() else label
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text)
@@ -69,16 +74,20 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def build_clips_dataset(
     output_dir: str | os.PathLike, videos_dir: str | os.PathLike, splits: Mapping[str, Sequence[str | os.PathLike]],
-    label_set: str = "tfcovr-306",
+    label_set: str | None = "tfcovr-306",
 ) -> dict:
     """Writes the clips dataset of `splits` (`{split: [label tables]}`) to `output_dir`; returns the report.
+
+    `label_set` names the label space (see `modeling_tfcovr.data.label_sets`); `None` takes the sorted labels
+    found in the tables (your own label space).
 
     Raises:
         DataFormatError: a table has none of the known layouts, or a clip is given two different labels.
     """
     import datasets
 
-    names = list(get_label_set(label_set))
+    tables = {split: [row for table in paths for row in read_label_table(table)] for split, paths in splits.items()}
+    names = list(get_label_set(label_set)) if label_set else sorted({_clean(r[1]) for rows in tables.values() for r in rows})
     index = {name: i for i, name in enumerate(names)}
     output_dir = Path(output_dir)
     (output_dir / "clips").mkdir(parents=True, exist_ok=True)
@@ -92,16 +101,14 @@ def build_clips_dataset(
         "video": datasets.Value("string"), "video_id": datasets.Value("string"), "label": datasets.Value("string"),
         "label_id": datasets.ClassLabel(names=names),
     })
-    report: dict = {"label_set": label_set, "num_labels": len(names), "splits": {}}
-    for split, tables in splits.items():
+    report: dict = {"label_set": label_set or "from the tables", "num_labels": len(names), "splits": {}}
+    for split, rows in tables.items():
         labels: dict[str, tuple[str, str]] = {}
-        for table in tables:
-            for clip_id, label, where in read_label_table(table):
-                if label.endswith(".0") and label[:-2].isdigit():
-                    label = label[:-2]  # an integer label column that went through a float
-                seen = labels.setdefault(clip_id, (label, where))
-                if seen[0] != label:
-                    raise DataFormatError(f"clip {clip_id!r} is labelled {seen[0]!r} at {seen[1]} and {label!r} at {where}")
+        for clip_id, label, where in rows:
+            label = _clean(label)
+            seen = labels.setdefault(clip_id, (label, where))
+            if seen[0] != label:
+                raise DataFormatError(f"clip {clip_id!r} is labelled {seen[0]!r} at {seen[1]} and {label!r} at {where}")
         unknown = sorted({label for label, _ in labels.values() if label not in index})
         missing = sorted(c for c, (label, _) in labels.items()
                          if label in index and not resolve_video_path(videos_dir, c).is_file())
