@@ -180,12 +180,17 @@ def test_finegym_rerun_skips_finished_clips_and_remakes_a_deleted_one(finegym, t
     assert sorted(reasons) == sorted(FAILED.values())
 
 
-def test_finegym_only_ids_and_event_clips(finegym, tmp_path):
+def test_finegym_only_ids_and_event_clips(finegym, tmp_path, capsys):
     ids = tmp_path / "ids.txt"
-    ids.write_text(f"{B}_E_000003_000009_A_0002_0005.mp4\n{A}_E_000002_000015\n{A}_E_000018_000025\nnot_a_clip\n")
-    summary = prepare_finegym(finegym["annotation"], finegym["raw"], tmp_path / "out", only_ids=_ids(ids),
-                              event_clips=True, progress=False)
-    assert (summary.done, summary.failed) == (2, 1)
+    ids.write_text(f"{A}_E_000002_000015\n{A}_E_000018_000025\nnot_a_clip\n")
+    csv_ids = tmp_path / "train_finegd.csv"
+    csv_ids.write_text("query_video,target_video,label1,label2,modification\n"
+                       f"{B}_E_000003_000009_A_0002_0005,comp_1,1,407c,{{}}\n")
+    code = load_script("prepare_finegym").main([
+        "--annotations", str(finegym["annotation"]), "--videos", str(finegym["raw"]), "--output", str(tmp_path / "out"),
+        "--only-ids", str(ids), str(csv_ids), "--event-clips", "--no-progress"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0 and (summary["done"], summary["failed"]) == (2, 1)
     assert sorted(p.stem for p in (tmp_path / "out").glob("*.mp4")) == [f"{A}_E_000002_000015",
                                                                         f"{B}_E_000003_000009_A_0002_0005"]
     # the event clip: raw frames in [2.05 s, 15 s)

@@ -28,8 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--frames", type=Path, required=True, help="folder of <competition>/<index>/<NNNNN>.jpg")
     parser.add_argument("--output", type=Path, required=True, help="folder the clips are written to")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--only-ids", type=Path, default=None,
-                        help="encode only these clips: a text file of ids (one a line) or TF-CoVR CSVs")
+    parser.add_argument("--only-ids", type=Path, nargs="+", default=None,
+                        help="encode only these clips: text files of ids (one a line) or TF-CoVR CSVs")
     parser.add_argument("--annotations", type=Path, nargs="*", default=[],
                         help="FineDiving annotation pickles: encode only their (competition, index) keys and write "
                              "their dive codes to <output>/finediving_labels.csv")
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    only_ids = read_id_list(args.only_ids) if args.only_ids else None
+    only_ids = set().union(*(read_id_list(path) for path in args.only_ids)) if args.only_ids else None
     summary = prepare_finediving(args.frames, args.output, workers=args.workers, only_ids=only_ids,
                                  annotation_files=args.annotations, skip_bad_frames=args.skip_bad_frames,
                                  progress=not args.no_progress)

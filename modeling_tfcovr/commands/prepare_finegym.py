@@ -2,7 +2,7 @@
 
 Example:
     python scripts/prepare_finegym.py --annotations finegym_annotation_info_v1.1.json --videos raw/ \
-        --output clips/ --workers 8 --only-ids train_finegd.csv
+        --output clips/ --workers 8 --only-ids train_finegd.csv val_finegd.csv test_finegd.csv
 
 Each clip `<youtube_id>_<E key>_<A key>.mp4` holds the frames from its first stage's start to its
 last stage's end (seconds relative to its event), decoded and re-encoded (H.264, source frame rate,
@@ -28,8 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--videos", type=Path, required=True, help="folder of raw videos <youtube_id>.<ext>")
     parser.add_argument("--output", type=Path, required=True, help="folder the clips are written to")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--only-ids", type=Path, default=None,
-                        help="cut only these clips: a text file of ids (one a line) or TF-CoVR CSVs / a stage-1 table")
+    parser.add_argument("--only-ids", type=Path, nargs="+", default=None,
+                        help="cut only these clips: text files of ids (one a line) or TF-CoVR CSVs / stage-1 tables")
     parser.add_argument("--event-clips", action="store_true", help="also write the event clips <youtube_id>_<E key>.mp4")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    only_ids = read_id_list(args.only_ids) if args.only_ids else None
+    only_ids = set().union(*(read_id_list(path) for path in args.only_ids)) if args.only_ids else None
     summary = prepare_finegym(args.annotations, args.videos, args.output, workers=args.workers, only_ids=only_ids,
                               event_clips=args.event_clips, progress=not args.no_progress)
     print(json.dumps({**summary.as_dict(), "failures": str(args.output / FAILURES_FILE)}))
