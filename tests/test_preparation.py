@@ -200,6 +200,23 @@ def test_finegym_only_ids_and_event_clips(finegym, tmp_path, capsys):
     assert (failure["clip_id"], failure["reason"]) == (f"{A}_E_000018_000025", "beyond_end")
 
 
+def test_finegym_shards_split_the_work_into_disjoint_parts(finegym, tmp_path, capsys):
+    made = []
+    for index in range(3):
+        output = tmp_path / f"shard{index}"
+        code = load_script("prepare_finegym").main([
+            "--annotations", str(finegym["annotation"]), "--videos", str(finegym["raw"]), "--output", str(output),
+            "--shard", f"{index}/3", "--no-progress"])
+        assert code == 0
+        made.append({p.stem for p in output.glob("*.mp4")})
+        made[-1] |= {json.loads(line)["clip_id"] for line in (output / "failures.jsonl").read_text().splitlines()}
+    assert sum(len(m) for m in made) == len(GOOD) + len(FAILED)  # disjoint ...
+    assert set().union(*made) == set(GOOD) | set(FAILED)  # ... and complete
+    assert sum(1 for m in made if m) >= 2
+    with pytest.raises(SystemExit):
+        load_script("prepare_finegym").main(["--annotations", "a", "--videos", "b", "--output", "c", "--shard", "3/3"])
+
+
 def _ids(path: Path) -> set[str]:
     from modeling_tfcovr.preparation import read_id_list
 

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from ..preparation.finediving import prepare_finediving
-from ..preparation.jobs import FAILURES_FILE, read_id_list
+from ..preparation.jobs import FAILURES_FILE, parse_shard, read_id_list
 from . import run
 
 
@@ -35,16 +35,23 @@ def build_parser() -> argparse.ArgumentParser:
                              "their dive codes to <output>/finediving_labels.csv")
     parser.add_argument("--skip-bad-frames", action="store_true",
                         help="write a clip without its unreadable or differently sized frames (still reported)")
+    parser.add_argument("--shard", default=None, metavar="I/N",
+                        help="only the I-th of N disjoint parts (0 <= I < N), e.g. one per machine")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        shard = parse_shard(args.shard)
+    except ValueError as error:
+        parser.error(str(error))
     only_ids = set().union(*(read_id_list(path) for path in args.only_ids)) if args.only_ids else None
     summary = prepare_finediving(args.frames, args.output, workers=args.workers, only_ids=only_ids,
                                  annotation_files=args.annotations, skip_bad_frames=args.skip_bad_frames,
-                                 progress=not args.no_progress)
+                                 progress=not args.no_progress, shard=shard)
     print(json.dumps({**summary.as_dict(), "failures": str(args.output / FAILURES_FILE)}))
     return 0
 

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from ..preparation.finegym import prepare_finegym
-from ..preparation.jobs import FAILURES_FILE, read_id_list
+from ..preparation.jobs import FAILURES_FILE, parse_shard, read_id_list
 from . import run
 
 
@@ -31,15 +31,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--only-ids", type=Path, nargs="+", default=None,
                         help="cut only these clips: text files of ids (one a line) or TF-CoVR CSVs / stage-1 tables")
     parser.add_argument("--event-clips", action="store_true", help="also write the event clips <youtube_id>_<E key>.mp4")
+    parser.add_argument("--shard", default=None, metavar="I/N",
+                        help="only the I-th of N disjoint parts (0 <= I < N), e.g. one per machine")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        shard = parse_shard(args.shard)
+    except ValueError as error:
+        parser.error(str(error))
     only_ids = set().union(*(read_id_list(path) for path in args.only_ids)) if args.only_ids else None
     summary = prepare_finegym(args.annotations, args.videos, args.output, workers=args.workers, only_ids=only_ids,
-                              event_clips=args.event_clips, progress=not args.no_progress)
+                              event_clips=args.event_clips, progress=not args.no_progress, shard=shard)
     print(json.dumps({**summary.as_dict(), "failures": str(args.output / FAILURES_FILE)}))
     return 0
 

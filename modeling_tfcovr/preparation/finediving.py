@@ -40,6 +40,7 @@ from .jobs import (
     ClipResult,
     RunSummary,
     clip_path,
+    in_shard,
     run_clip_jobs,
 )
 from .mp4 import ClipWriter
@@ -152,12 +153,13 @@ def write_frames_clip(folder: FrameFolder, output_dir: str) -> list[ClipResult]:
 def prepare_finediving(
     frames_dir: str | os.PathLike, output_dir: str | os.PathLike, workers: int = 1,
     only_ids: Iterable[str] | None = None, annotation_files: Iterable[str | os.PathLike] = (),
-    skip_bad_frames: bool = False, progress: bool = True,
+    skip_bad_frames: bool = False, progress: bool = True, shard: tuple[int, int] | None = None,
 ) -> RunSummary:
     """Encodes every (or every listed / annotated) frame folder as `<output_dir>/<competition>_<index>.mp4`.
 
     With annotation pickles, only their keys are encoded, and dive codes found in them are written
     to `<output_dir>/finediving_labels.csv` (columns `video_file`, `label`: the stage-1 table format).
+    `shard=(I, N)` encodes only the I-th of N disjoint parts (by folder), e.g. one per machine.
     """
     wanted = set(only_ids) if only_ids is not None else None
     labels: dict[str, str | None] = {}
@@ -167,7 +169,8 @@ def prepare_finediving(
     jobs = []
     for competition, index, path in find_frame_folders(frames_dir):
         clip_id = finediving_clip_id(competition, index)
-        if (wanted is not None and clip_id not in wanted) or (labels and clip_id not in labels):
+        if (wanted is not None and clip_id not in wanted) or (labels and clip_id not in labels) \
+                or not in_shard(clip_id, shard):
             continue
         jobs.append(ClipJob([clip_id], FrameFolder(clip_id, str(path), skip_bad_frames)))
     output_dir = Path(output_dir)

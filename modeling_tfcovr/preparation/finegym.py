@@ -41,6 +41,7 @@ from .jobs import (
     ClipResult,
     RunSummary,
     clip_path,
+    in_shard,
     run_clip_jobs,
 )
 from .mp4 import ClipWriter
@@ -127,14 +128,18 @@ def find_raw_video(videos_dir: str | os.PathLike, youtube_id: str) -> Path | Non
 
 
 def plan_finegym_clips(
-    annotations: dict, videos_dir: str | os.PathLike, only_ids: set[str] | None = None, event_clips: bool = False
+    annotations: dict, videos_dir: str | os.PathLike, only_ids: set[str] | None = None, event_clips: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> tuple[list[EventPlan], list[ClipResult]]:
-    """The events to decode with their clips, and the clips that fail before any decoding."""
+    """The events to decode with their clips, and the clips that fail before any decoding (only the events of
+    `shard`, `(I, N)`, when given)."""
     plans: list[EventPlan] = []
     failures: list[ClipResult] = []
     for youtube_id, events in annotations.items():
         video_path = None
         for event_key, event in events.items():
+            if not in_shard(event_clip_id(youtube_id, event_key), shard):
+                continue
             start, end = event["timestamps"][0]
             spans: list[ClipSpan] = []
             candidates: list[tuple[str, list]] = []
@@ -286,11 +291,13 @@ def _cut_job(payload: EventPlan, output_dir: str) -> list[ClipResult]:
 def prepare_finegym(
     annotations_file: str | os.PathLike, videos_dir: str | os.PathLike, output_dir: str | os.PathLike,
     workers: int = 1, only_ids: Iterable[str] | None = None, event_clips: bool = False, progress: bool = True,
+    shard: tuple[int, int] | None = None,
 ) -> RunSummary:
-    """Cuts every (or every listed) sub-action clip of the annotation into `<output_dir>/<clip id>.mp4`."""
+    """Cuts every (or every listed) sub-action clip of the annotation into `<output_dir>/<clip id>.mp4`; with
+    `shard=(I, N)` only the I-th of N disjoint parts (by event), e.g. one per machine."""
     annotations = load_finegym_annotations(annotations_file)
     plans, failures = plan_finegym_clips(annotations, videos_dir, set(only_ids) if only_ids is not None else None,
-                                         event_clips)
+                                         event_clips, shard)
     jobs = [ClipJob([c.clip_id for c in plan.clips], plan) for plan in plans]
     return run_clip_jobs(jobs, _cut_job, output_dir, workers=workers, progress=progress, upfront_failures=failures,
                          description="FineGym clips")

@@ -13,6 +13,7 @@ import ast
 import csv
 import json
 import os
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -133,6 +134,22 @@ def _run_one(worker: Callable[[object, str], list[ClipResult]], job: ClipJob, ou
                 if not clip_path(output_dir, c).exists()]
 
 
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """`"I/N"` -> `(I, N)` with 0 <= I < N (the I-th of N shards), `None` -> `None`."""
+    if text is None:
+        return None
+    index, sep, count = text.partition("/")
+    if not sep or not index.isdigit() or not count.isdigit() or not 0 <= int(index) < int(count):
+        raise ValueError(f"--shard expects I/N with 0 <= I < N, got {text!r}")
+    return int(index), int(count)
+
+
+def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
+    """Whether the unit of work `key` (a FineGym event, a FineDiving folder) belongs to `shard`; the split is a
+    stable hash of the key, the same on every machine."""
+    return shard is None or zlib.crc32(key.encode()) % shard[1] == shard[0]
+
+
 def read_id_list(path: str | os.PathLike) -> set[str]:
     """Clip ids from a text file (one per line) or a CSV: TF-CoVR's annotation CSVs (`query_video`,
     `target_video`, `target_videos_ids`) or a stage-1 table (`video_file`). A `.mp4` suffix is dropped."""
@@ -158,4 +175,5 @@ def read_id_list(path: str | os.PathLike) -> set[str]:
     return {Path(i).name.removesuffix(".mp4") for i in ids}
 
 
-__all__ = ["ClipJob", "ClipResult", "RunSummary", "run_clip_jobs", "read_id_list", "clip_path", "FAILURES_FILE"]
+__all__ = ["ClipJob", "ClipResult", "RunSummary", "run_clip_jobs", "read_id_list", "clip_path", "FAILURES_FILE", "in_shard",
+           "parse_shard"]
