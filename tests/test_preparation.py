@@ -351,6 +351,9 @@ def test_a_reduce_payload_is_refused_without_running_it(tmp_path, allow_numpy):
     code = run(load_script("prepare_finediving").main, ["--frames", str(tmp_path / "frames"), "--output",
                                                         str(tmp_path / "out"), "--annotations", str(tmp_path / "evil.pkl")])
     assert code == 2 and not marker.exists()
+    (tmp_path / "other.pkl").write_bytes(pickle.dumps([("01", 7)]))
+    with pytest.raises(DataFormatError, match=r"none of the 1 .*keys.*'01_7'.*FINADivingWorldCup2021_Men3m_final_r1/1"):
+        prepare_finediving(tmp_path / "frames", tmp_path / "out", annotation_files=[tmp_path / "other.pkl"])
     with pytest.raises(DataFormatError, match="not a readable pickle"):
         loads_data_pickle(payload[:20], "cut.pkl")
 

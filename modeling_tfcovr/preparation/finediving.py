@@ -167,7 +167,12 @@ def prepare_finediving(
         for clip_id, label in read_annotation_keys(path).items():
             labels[clip_id] = label or labels.get(clip_id)
     jobs = []
-    for competition, index, path in find_frame_folders(frames_dir):
+    folders = find_frame_folders(frames_dir)
+    if labels and folders and not any(finediving_clip_id(c, i) in labels for c, i, _ in folders):
+        raise DataFormatError(f"none of the {len(labels)} (competition, index) keys of the annotation pickles matches a "
+                              f"<competition>/<index> folder of {frames_dir} (e.g. key {next(iter(labels))!r}, folder "
+                              f"{folders[0][0]}/{folders[0][1]})")
+    for competition, index, path in folders:
         clip_id = finediving_clip_id(competition, index)
         if (wanted is not None and clip_id not in wanted) or (labels and clip_id not in labels) \
                 or not in_shard(clip_id, shard):
