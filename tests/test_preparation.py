@@ -88,7 +88,7 @@ ANNOTATION = {
     B: {
         "E_000003_000009": {"event": 3, "timestamps": [[3.3, 9.1]], "segments": {
             "A_0000_0001": {"stages": 1, "timestamps": [[0.0, 1.96]]},
-            "A_0002_0005": {"stages": 2, "timestamps": [[2.5, 3.04], [3.04, 5.2]]},
+            "A_0002_0005": {"stages": 3, "timestamps": [[2.5, 3.04], [3.04, 3.04], [3.04, 5.2]]},  # an empty stage
         }},
     },
     C: {"E_000001_000002": {"event": 1, "timestamps": [[1.0, 2.0]], "segments": {
@@ -155,7 +155,9 @@ def test_finegym_failures_are_reported_with_reasons(finegym):
     summary = finegym["summary"]
     assert (summary.done, summary.failed, summary.skipped) == (len(GOOD), len(FAILED), 0)
     failures = [json.loads(line) for line in (finegym["output"] / "failures.jsonl").read_text().splitlines()]
-    assert {f["clip_id"]: f["reason"] for f in failures} == FAILED
+    assert {f["clip_id"]: f["reason"] for f in failures if not f["written"]} == FAILED
+    # a zero-length stage inside a longer sub-action: reported, and the clip is made as the official cut makes it
+    assert [(f["clip_id"], f["reason"]) for f in failures if f["written"]] == [(GOOD[4], "zero_length")]
     by_id = {f["clip_id"]: f for f in failures}
     assert C in by_id[f"{C}_E_000001_000002_A_0000_0001"]["detail"]
     assert "20.000" in by_id[f"{A}_E_000018_000025_A_0001_0002"]["detail"]  # where the video ends
@@ -177,7 +179,7 @@ def test_finegym_rerun_skips_finished_clips_and_remakes_a_deleted_one(finegym, t
     assert decoded_numbers(output / f"{GOOD[1]}.mp4") == list(range(first, last + 1))
     # the report lists what is still missing after this run
     reasons = [json.loads(line)["reason"] for line in (output / "failures.jsonl").read_text().splitlines()]
-    assert sorted(reasons) == sorted(FAILED.values())
+    assert sorted(reasons) == sorted(FAILED.values())  # the noted clip exists now: skipped, no longer reported
 
 
 def test_finegym_only_ids_and_event_clips(finegym, tmp_path, capsys):
@@ -196,8 +198,8 @@ def test_finegym_only_ids_and_event_clips(finegym, tmp_path, capsys):
     # the event clip: raw frames in [2.05 s, 15 s)
     assert decoded_numbers(tmp_path / "out" / f"{A}_E_000002_000015.mp4") == list(range(21, 150))
     # the event [18 s, 25 s) runs past the video's end (20 s)
-    failure = json.loads((tmp_path / "out" / "failures.jsonl").read_text())
-    assert (failure["clip_id"], failure["reason"]) == (f"{A}_E_000018_000025", "beyond_end")
+    failures = [json.loads(line) for line in (tmp_path / "out" / "failures.jsonl").read_text().splitlines()]
+    assert [(f["clip_id"], f["reason"]) for f in failures if not f["written"]] == [(f"{A}_E_000018_000025", "beyond_end")]
 
 
 def test_finegym_shards_split_the_work_into_disjoint_parts(finegym, tmp_path, capsys):
@@ -209,7 +211,8 @@ def test_finegym_shards_split_the_work_into_disjoint_parts(finegym, tmp_path, ca
             "--shard", f"{index}/3", "--no-progress"])
         assert code == 0
         made.append({p.stem for p in output.glob("*.mp4")})
-        made[-1] |= {json.loads(line)["clip_id"] for line in (output / "failures.jsonl").read_text().splitlines()}
+        made[-1] |= {json.loads(line)["clip_id"] for line in (output / "failures.jsonl").read_text().splitlines()
+                     if not json.loads(line)["written"]}
     assert sum(len(m) for m in made) == len(GOOD) + len(FAILED)  # disjoint ...
     assert set().union(*made) == set(GOOD) | set(FAILED)  # ... and complete
     assert sum(1 for m in made if m) >= 2

@@ -14,7 +14,8 @@ the raw video (no event clip is written unless asked for), with the same frame s
 sub-action's times count from the event clip's first frame. Clips keep the source frame rate.
 
 Failures (in `failures.jsonl`): `missing_video` (no `<youtube_id>.{mp4,avi,mkv,mov,webm}`),
-`zero_length` (a clip whose end equals its start, or that contains no frame), `reversed` (an
+`zero_length` (a clip whose end equals its start, or that contains no frame; a zero-length stage inside a
+longer sub-action is reported with `written: true` and the clip is made, as the official cut makes it), `reversed` (an
 event, a sub-action or one of its stages ending before it starts), `beyond_end` (a clip ending
 more than half a frame after the raw video, or a sub-action ending after its event),
 `undecodable` (the raw video cannot be opened or decoded).
@@ -59,6 +60,7 @@ class ClipSpan:
     clip_id: str
     start: float
     end: float
+    note: tuple[str, str] | None = None  # an anomaly to report although the clip is made
 
 
 @dataclass
@@ -154,7 +156,10 @@ def plan_finegym_clips(
                 if problem:
                     failures.append(ClipResult(clip_id, "failed", problem[0], problem[1], youtube_id))
                 else:
-                    spans.append(ClipSpan(clip_id, float(stages[0][0]), float(stages[-1][1])))
+                    empty = [n for n, (a, b) in enumerate(stages, start=1) if a == b]
+                    note = (ZERO_LENGTH, f"stage {empty[0]} starts and ends at {stages[empty[0] - 1][0]} s; the clip "
+                                         "still spans the first stage's start to the last stage's end") if empty else None
+                    spans.append(ClipSpan(clip_id, float(stages[0][0]), float(stages[-1][1]), note))
             if not spans:
                 continue
             if video_path is None:
@@ -277,7 +282,10 @@ def cut_event(plan: EventPlan, output_dir: str) -> list[ClipResult]:
                 writer.abort()
                 results.append(ClipResult(clip.clip_id, "failed", UNDECODABLE, f"encoding failed: {error}"))
                 continue
-            results.append(ClipResult(clip.clip_id, "done"))
+            if clip.note:  # made, as by the official cut, and reported
+                results.append(ClipResult(clip.clip_id, "done", *clip.note, plan.youtube_id, written=True))
+            else:
+                results.append(ClipResult(clip.clip_id, "done"))
             continue
         if writer is not None:
             writer.abort()
