@@ -303,6 +303,8 @@ def prepare_finegym(
 ) -> RunSummary:
     """Cuts every (or every listed) sub-action clip of the annotation into `<output_dir>/<clip id>.mp4`; with
     `shard=(I, N)` only the I-th of N disjoint parts (by event), e.g. one per machine."""
+    if not Path(videos_dir).is_dir():
+        raise FileNotFoundError(f"raw video folder {videos_dir} does not exist")
     annotations = load_finegym_annotations(annotations_file)
     plans, failures = plan_finegym_clips(annotations, videos_dir, set(only_ids) if only_ids is not None else None,
                                          event_clips, shard)
