@@ -429,3 +429,49 @@ def test_clips_dataset_from_your_own_labels_and_conflicts(tmp_path):
     table.write_text("video_file,label\na,vault\na,beam\n")
     with pytest.raises(DataFormatError, match=r"'a' is labelled 'vault' at .*labels.csv:2 and 'beam' at .*labels.csv:3"):
         build_clips_dataset(tmp_path / "data", videos, {"train": [table]}, label_set=None)
+
+
+def test_finegym_killed_midway_keeps_finished_clips_and_the_rerun_completes(finegym, tmp_path):
+    """SIGKILL (command and workers) as soon as the first clip exists: every clip under its final name is complete,
+    and the rerun makes exactly the rest."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    events = {}
+    for number in range(40):
+        start = round(0.45 * number, 2)
+        segments = {f"A_{k:04d}_{k:04d}": {"stages": 1, "timestamps": [[0.3 * k, 0.3 * k + 0.3]]} for k in range(5)}
+        events[f"E_{number:06d}_{number + 2:06d}"] = {"event": 1, "timestamps": [[start, start + 1.6]], "segments": segments}
+    annotation = tmp_path / "many.json"
+    annotation.write_text(json.dumps({A: events}))
+    output = tmp_path / "out"
+    command = [sys.executable, str(Path(__file__).resolve().parents[1] / "scripts" / "prepare_finegym.py"),
+               "--annotations", str(annotation), "--videos", str(finegym["raw"]), "--output", str(output),
+               "--workers", "2", "--no-progress"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while not list(output.glob("*.mp4")):
+            assert process.poll() is None and time.monotonic() < deadline, "no clip was written"
+            time.sleep(0.01)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # the command and its worker processes
+        process.wait()
+
+    def expected(clip_id: str) -> list[int]:
+        event = events[clip_id[len(A) + 1:len(A) + 16]]
+        k = int(clip_id[-4:])
+        first_event_frame = math.ceil(Fraction(str(event["timestamps"][0][0])) * 10)
+        return list(range(first_event_frame + 3 * k, first_event_frame + 3 * k + 3))
+
+    finished = sorted(p.stem for p in output.glob("*.mp4"))
+    assert 0 < len(finished) < 200
+    for clip_id in finished:  # a clip under its final name is complete
+        assert decoded_numbers(output / f"{clip_id}.mp4") == expected(clip_id)
+    summary = prepare_finegym(annotation, finegym["raw"], output, workers=1, progress=False)
+    assert (summary.skipped, summary.done, summary.failed) == (len(finished), 200 - len(finished), 0)
+    for path in output.glob("*.mp4"):
+        assert decoded_numbers(path) == expected(path.stem)
