@@ -454,7 +454,7 @@ def test_finegym_killed_midway_keeps_finished_clips_and_the_rerun_completes(fine
                                env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
         deadline = time.monotonic() + 120
-        while not list(output.glob("*.mp4")):
+        while not list(output.glob("[!.]*.mp4")):
             assert process.poll() is None and time.monotonic() < deadline, "no clip was written"
             time.sleep(0.01)
     finally:
@@ -467,11 +467,12 @@ def test_finegym_killed_midway_keeps_finished_clips_and_the_rerun_completes(fine
         first_event_frame = math.ceil(Fraction(str(event["timestamps"][0][0])) * 10)
         return list(range(first_event_frame + 3 * k, first_event_frame + 3 * k + 3))
 
-    finished = sorted(p.stem for p in output.glob("*.mp4"))
+    finished = sorted(p.stem for p in output.glob("[!.]*.mp4"))
     assert 0 < len(finished) < 200
     for clip_id in finished:  # a clip under its final name is complete
         assert decoded_numbers(output / f"{clip_id}.mp4") == expected(clip_id)
     summary = prepare_finegym(annotation, finegym["raw"], output, workers=1, progress=False)
     assert (summary.skipped, summary.done, summary.failed) == (len(finished), 200 - len(finished), 0)
+    assert len(list(output.glob("[!.]*.mp4"))) == 200 and not list(output.glob(".*"))  # partial files are gone
     for path in output.glob("*.mp4"):
         assert decoded_numbers(path) == expected(path.stem)

@@ -4,7 +4,8 @@ A job makes one or more clips (`<output>/<clip id>.mp4`) and returns one [`ClipR
 Clips are written under a temporary name and renamed when complete, so a clip file that exists is
 finished: a rerun skips it. Every failure is appended to `<output>/failures.jsonl` as soon as it is
 known (one JSON object per line: `clip_id`, `reason`, `detail`, `source`), so a killed run loses
-nothing; each run starts the report afresh, so it lists what is still missing after that run.
+nothing; each run starts the report afresh, so it lists what is still missing after that run. Partial files of
+killed runs (`.<clip id>.tmp<pid>.mp4`, whose process is gone) are deleted when the next run starts.
 """
 
 from __future__ import annotations
@@ -87,12 +88,13 @@ def run_clip_jobs(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     summary = RunSummary()
+    _remove_stale_partial_files(output_dir)
     pending: list[ClipJob] = []
     for job in jobs:
-        remaining = [c for c in job.clip_ids if not clip_path(output_dir, c).exists()]
-        summary.skipped += len(job.clip_ids) - len(remaining)
-        if remaining:
-            pending.append(job)
+        if all(clip_path(output_dir, c).exists() for c in job.clip_ids):
+            summary.skipped += len(job.clip_ids)
+        else:
+            pending.append(job)  # its worker reports the clips that exist as skipped
     total = sum(len(j.clip_ids) for j in pending)
     with open(output_dir / FAILURES_FILE, "w") as report, tqdm(total=total, desc=description, disable=not progress,
                                                                  unit="clip") as bar:
@@ -124,6 +126,27 @@ def run_clip_jobs(
                         record(future.result())
                         bar.update(len(job.clip_ids))
     return summary
+
+
+def _remove_stale_partial_files(output_dir: Path) -> None:
+    """Deletes `.<clip id>.tmp<pid>.mp4` files left by killed runs (their process no longer exists on this machine)."""
+    for path in output_dir.glob(".*.tmp*.mp4"):
+        pid = path.name.rsplit(".tmp", 1)[-1].removesuffix(".mp4")
+        if pid.isdigit() and not _process_alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    try:  # a killed worker whose parent died stays a zombie until reaped: it writes nothing any more
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _run_one(worker: Callable[[object, str], list[ClipResult]], job: ClipJob, output_dir: Path) -> list[ClipResult]:
