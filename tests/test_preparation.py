@@ -460,6 +460,9 @@ def test_finegym_killed_midway_keeps_finished_clips_and_the_rerun_completes(fine
     finally:
         os.killpg(process.pid, signal.SIGKILL)  # the command and its worker processes
         process.wait()
+        deadline = time.monotonic() + 30
+        while _live_processes_in_group(process.pid) and time.monotonic() < deadline:  # SIGKILL lands asynchronously
+            time.sleep(0.01)
 
     def expected(clip_id: str) -> list[int]:
         event = events[clip_id[len(A) + 1:len(A) + 16]]
@@ -476,3 +479,16 @@ def test_finegym_killed_midway_keeps_finished_clips_and_the_rerun_completes(fine
     assert len(list(output.glob("[!.]*.mp4"))) == 200 and not list(output.glob(".*"))  # partial files are gone
     for path in output.glob("*.mp4"):
         assert decoded_numbers(path) == expected(path.stem)
+
+
+def _live_processes_in_group(group: int) -> list[int]:
+    """Processes of a process group that are not dead or zombies (Linux /proc)."""
+    live = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == group and fields[0] not in "ZX":
+            live.append(int(stat.parent.name))
+    return live
