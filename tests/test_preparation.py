@@ -492,3 +492,17 @@ def _live_processes_in_group(group: int) -> list[int]:
         if int(fields[2]) == group and fields[0] not in "ZX":
             live.append(int(stat.parent.name))
     return live
+
+
+def test_clip_writer_crops_odd_sizes_and_writes_atomically(tmp_path):
+    from modeling_tfcovr.preparation.mp4 import ClipWriter
+
+    writer = ClipWriter(tmp_path / "odd.mp4", Fraction(30000, 1001), 65, 49)
+    for number in range(5):
+        writer.write_frame(np.pad(numbered_frame(number), ((0, 1), (0, 1), (0, 0))))
+    writer.write_frame(av.VideoFrame.from_ndarray(np.pad(numbered_frame(5), ((0, 1), (0, 1), (0, 0))), format="rgb24"))
+    assert not (tmp_path / "odd.mp4").exists() and len(list(tmp_path.glob(".odd.tmp*.mp4"))) == 1
+    writer.close()
+    assert read_frames(tmp_path / "odd.mp4").shape == (6, 48, 64, 3)
+    assert decoded_numbers(tmp_path / "odd.mp4") == [0, 1, 2, 3, 4, 5]
+    assert average_rate(tmp_path / "odd.mp4") == Fraction(30000, 1001) and not list(tmp_path.glob(".*"))
