@@ -50,6 +50,9 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("modeling_tfcovr/convert/loading.py", "_LenientUnpickler", "pickle.Unpickler subclass"):
         "the unpickler of load_checkpoint's trusted path (placeholders for classes that cannot be imported); used "
         "only through _lenient_pickle_module, whose only caller is that path",
+    ("modeling_tfcovr/safe_pickle.py", "RestrictedUnpickler", "pickle.Unpickler subclass"):
+        "the FineDiving annotation pickles: find_class admits no global but four numpy array builders (allow_numpy), "
+        "so a __reduce__ payload is refused before anything runs; no opt-in needed",
     ("modeling_tfcovr/demo.py", "_examples", "trust_remote_code=True"):
         "the demo reloads, through pipeline(...), the model folder it has just trained and saved itself, to show the "
         "hub loading path; the code it trusts is the project's own, written there by save_for_pipeline",
@@ -299,6 +302,21 @@ def _torchscript_archive(path: Path) -> Path:
 
 
 
+def test_the_restricted_unpickler_refuses_payloads_without_running_it(tmp_path):
+    """Guard of ALLOWED[safe_pickle.py, RestrictedUnpickler, pickle.Unpickler subclass]."""
+    from modeling_tfcovr.safe_pickle import load_data_pickle
+
+    marker = tmp_path / "EXECUTED"
+    evil = _evil_pickle_stream(tmp_path / "annotations.pkl", marker)
+    for allow_numpy in (False, True):
+        with pytest.raises(UntrustedFileError) as caught:
+            load_data_pickle(evil, allow_numpy=allow_numpy)
+        assert str(evil) in str(caught.value)
+    assert not marker.exists()
+    (tmp_path / "plain.pkl").write_bytes(pickle.dumps({("01", 1): [1.5, "407c", None]}))
+    assert load_data_pickle(tmp_path / "plain.pkl") == {("01", 1): [1.5, "407c", None]}
+
+
 def test_pickle_embeddings_are_refused_without_trust_pickle(tmp_path):
     """Guard of ALLOWED[embeddings.py, load_pickle_embeddings, pickle.load]."""
     marker = tmp_path / "EXECUTED"
@@ -359,6 +377,8 @@ GUARD_TESTS = {
         test_torchscript_archives_are_refused_without_trust_pickle,
     ("modeling_tfcovr/convert/loading.py", "_LenientUnpickler", "pickle.Unpickler subclass"):
         test_checkpoints_that_need_unpickling_are_refused_without_trust_pickle,
+    ("modeling_tfcovr/safe_pickle.py", "RestrictedUnpickler", "pickle.Unpickler subclass"):
+        test_the_restricted_unpickler_refuses_payloads_without_running_it,
 }
 
 
