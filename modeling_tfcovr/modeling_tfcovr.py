@@ -101,8 +101,8 @@ class TFCoVROutput(ModelOutput):
     target_embeds (`torch.FloatTensor` of shape `(num_targets, embed_dim)`, *optional*):
         L2-normalised target video embeddings.
     query_vision_model_output (`TFCoVRVisionModelOutput`, *optional*):
-        The video encoder's output for the query videos, when they are given as frames (with hidden states and
-        attentions when requested).
+        The video encoder's output for the query videos, when they are given as frames and hidden states or
+        attentions were requested (`output_hidden_states`, `output_attentions`, `output_temporal_attentions`).
     target_vision_model_output (`TFCoVRVisionModelOutput`, *optional*):
         The same for the target videos.
     """
@@ -820,6 +820,10 @@ class TFCoVRModel(TFCoVRPreTrainedModel):
                 loss = hn_nce_loss_from_logits(
                     logits, self.config.hn_nce_alpha, self.config.hn_nce_beta, self.config.hn_nce_variant
                 )
+        if not self._records_vision_outputs(kwargs):
+            # Without recorded states they hold nothing the embeddings do not; leaving them out keeps the tuple and
+            # the Trainer's predictions what they were.
+            query_vision_outputs = target_vision_outputs = None
         return TFCoVROutput(
             loss=loss,
             logits_per_query=logits,
@@ -827,6 +831,14 @@ class TFCoVRModel(TFCoVRPreTrainedModel):
             target_embeds=target_embeds,
             query_vision_model_output=query_vision_outputs,
             target_vision_model_output=target_vision_outputs,
+        )
+
+    def _records_vision_outputs(self, kwargs: dict) -> bool:
+        """Whether the video encoder was asked (by call or by its config) to record hidden states or attentions."""
+        vision_config = self.vision_model.config
+        return any(
+            kwargs.get(flag, getattr(vision_config, flag, False))
+            for flag in ("output_hidden_states", "output_attentions", "output_temporal_attentions")
         )
 
     @classmethod
