@@ -93,7 +93,9 @@ class TFCoVRVideoClassifierOutput(ModelOutput):
 class TFCoVROutput(ModelOutput):
     r"""
     loss (`torch.FloatTensor` of shape `()`, *optional*):
-        HN-NCE over the (global) batch, when targets are given and `return_loss` is not `False`.
+        HN-NCE over the (global) batch, when targets are given and `return_loss` is not `False`. In distributed
+        training with `config.gather_across_processes`, the loss and `logits_per_query` cover the global batch
+        (queries and targets of every process).
     logits_per_query (`torch.FloatTensor` of shape `(num_queries, num_targets)`):
         Cosine similarities of queries and targets divided by the temperature.
     query_embeds (`torch.FloatTensor` of shape `(num_queries, embed_dim)`):
@@ -102,7 +104,8 @@ class TFCoVROutput(ModelOutput):
         L2-normalised target video embeddings.
     query_vision_model_output (`TFCoVRVisionModelOutput`, *optional*):
         The video encoder's output for the query videos, when they are given as frames and hidden states or
-        attentions were requested (`output_hidden_states`, `output_attentions`, `output_temporal_attentions`).
+        attentions were requested (`output_hidden_states`, `output_attentions`, `output_temporal_attentions`, which
+        apply to the video encoder only).
     target_vision_model_output (`TFCoVRVisionModelOutput`, *optional*):
         The same for the target videos.
     """
@@ -459,6 +462,10 @@ class TFCoVRPreTrainedModel(PreTrainedModel):
     embedding is added to every token, and each layer mixes information across frames through its
     own attention (the temporal branch). The video embedding is the mean over frames of the
     post-layernorm CLS token (no CLIP projection).
+
+    `output_hidden_states=True` adds every layer's token states, `output_attentions=True` the spatial attention
+    weights (with `attn_implementation="eager"`), `output_temporal_attentions=True` those of AIM's temporal
+    attention; see [`TFCoVRVisionModelOutput`] for their shapes.
     """
 )
 class TFCoVRVisionModel(TFCoVRVisionPreTrainedModel):
@@ -496,10 +503,6 @@ class TFCoVRVisionModel(TFCoVRVisionPreTrainedModel):
             `config.num_frames` only if it is not larger (the temporal embedding is sliced).
         interpolate_pos_encoding (`bool`, defaults to `False`):
             Interpolate the position embeddings to the frames' resolution instead of requiring `config.image_size`.
-
-        `output_hidden_states=True` adds `hidden_states`, `output_attentions=True` the spatial attention weights
-        (with `attn_implementation="eager"`), `output_temporal_attentions=True` those of AIM's temporal attention;
-        see [`TFCoVRVisionModelOutput`] for their shapes.
         """
         if pixel_values_videos.ndim != 5:
             raise ValueError(f"pixel_values_videos must have shape (batch, frames, 3, H, W), got {tuple(pixel_values_videos.shape)}")
@@ -791,10 +794,6 @@ class TFCoVRModel(TFCoVRPreTrainedModel):
             The targets as video-encoder embeddings.
         return_loss (`bool`, *optional*):
             Compute HN-NCE (default: whenever targets are given).
-
-        In distributed training with `config.gather_across_processes`, the loss and `logits_per_query` cover the
-        global batch (queries and targets of every process). `output_hidden_states` / `output_attentions` apply to
-        the video encoder's passes over frames, returned in `query_vision_model_output` / `target_vision_model_output`.
         """
         query_vision_outputs = target_vision_outputs = None
         if query_video_embeds is None and pixel_values_videos is not None:
