@@ -19,7 +19,9 @@ from transformers import AutoModel, CLIPTextModelWithProjection, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.models.clip.modeling_clip import CLIPMLP, CLIPAttention, CLIPTextEmbeddings, CLIPVisionEmbeddings
-from transformers.utils import ModelOutput
+from transformers.processing_utils import Unpack
+from transformers.utils import ModelOutput, TransformersKwargs, auto_docstring, can_return_tuple
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from .configuration_tfcovr import TFCoVRConfig, TFCoVRVisionConfig
 from .loss_tfcovr import gather_with_grad, hn_nce_loss, hn_nce_loss_from_logits  # noqa: F401  (re-exported)
@@ -29,64 +31,112 @@ from .loss_tfcovr import gather_with_grad, hn_nce_loss, hn_nce_loss_from_logits 
 # ----------------------------------------------------------------------------------------------
 
 
+@auto_docstring(custom_intro="Outputs of the AIM video encoder, [`TFCoVRVisionModel`].")
 @dataclass
 class TFCoVRVisionModelOutput(ModelOutput):
-    """
-    Args:
-        pooler_output (`torch.FloatTensor` of shape `(batch_size, hidden_size)`):
-            The video embedding: mean over frames of each frame's post-layernorm CLS token.
-        frame_embeds (`torch.FloatTensor` of shape `(batch_size, num_frames, hidden_size)`):
-            Each frame's post-layernorm CLS token.
-        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_frames, num_patches + 1, hidden_size)`):
-            Token states after the last layer (before `post_layernorm`).
-        hidden_states (`tuple(torch.FloatTensor)`, *optional*):
-            Token states after the embeddings and after every layer, each of shape
-            `(batch_size * num_frames, num_patches + 1, hidden_size)`; when `output_hidden_states=True`.
+    r"""
+    pooler_output (`torch.FloatTensor` of shape `(batch_size, hidden_size)`):
+        The video embedding: mean over frames of each frame's post-layernorm CLS token.
+    frame_embeds (`torch.FloatTensor` of shape `(batch_size, num_frames, hidden_size)`):
+        Each frame's post-layernorm CLS token.
+    last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_frames, num_patches + 1, hidden_size)`):
+        Token states after the last layer (before `post_layernorm`).
+    hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
+        Token states after the embeddings (and `pre_layrnorm`) and after every layer, `num_hidden_layers + 1`
+        tensors of shape `(batch_size * num_frames, num_patches + 1, hidden_size)`, the frames of a video
+        consecutive; the last one is `last_hidden_state` flattened over frames.
+    attentions (`tuple(torch.FloatTensor)`, *optional*, returned when `output_attentions=True`):
+        The spatial attention weights of every layer (after the softmax), one tensor of shape
+        `(batch_size * num_frames, num_attention_heads, num_patches + 1, num_patches + 1)` per layer: attention
+        among the tokens of one frame. Needs `attn_implementation="eager"`; other attention kernels do not return
+        weights (transformers warns, and the tuple is empty).
+    temporal_attentions (`tuple(torch.FloatTensor)`, *optional*, returned when `output_temporal_attentions=True`):
+        AIM's temporal attention weights (the same attention module applied across frames), one tensor of shape
+        `(batch_size * (num_patches + 1), num_attention_heads, num_frames, num_frames)` per layer: attention among
+        the frames at one token position. Layers without a temporal branch (`use_temporal_adapter=False`, or a
+        single frame) record nothing. `output_attentions` alone does not record them.
     """
 
     pooler_output: torch.FloatTensor | None = None
     frame_embeds: torch.FloatTensor | None = None
     last_hidden_state: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+    temporal_attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
+@auto_docstring(custom_intro="Outputs of the stage-1 classifier, [`TFCoVRForVideoClassification`].")
 @dataclass
 class TFCoVRVideoClassifierOutput(ModelOutput):
-    """
-    Args:
-        loss (`torch.FloatTensor` of shape `()`, *optional*): cross-entropy, when `labels` are given.
-        logits (`torch.FloatTensor` of shape `(batch_size, num_labels)`): classification scores.
-        video_embeds (`torch.FloatTensor` of shape `(batch_size, hidden_size)`): the pooled video embedding.
+    r"""
+    loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` are given):
+        Cross-entropy.
+    logits (`torch.FloatTensor` of shape `(batch_size, num_labels)`):
+        Classification scores.
+    video_embeds (`torch.FloatTensor` of shape `(batch_size, hidden_size)`):
+        The pooled video embedding.
+    hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
+        The video encoder's hidden states, as in [`TFCoVRVisionModelOutput`].
+    attentions (`tuple(torch.FloatTensor)`, *optional*, returned when `output_attentions=True`):
+        The video encoder's spatial attention weights, as in [`TFCoVRVisionModelOutput`].
     """
 
     loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
     video_embeds: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
+@auto_docstring(custom_intro="Outputs of the stage-2 composed video retrieval model, [`TFCoVRModel`].")
 @dataclass
 class TFCoVROutput(ModelOutput):
-    """
-    Args:
-        loss (`torch.FloatTensor` of shape `()`, *optional*):
-            HN-NCE over the (global) batch, when targets are given and `return_loss` is not `False`.
-        logits_per_query (`torch.FloatTensor` of shape `(num_queries, num_targets)`):
-            Cosine similarities of queries and targets divided by the temperature.
-        query_embeds (`torch.FloatTensor` of shape `(num_queries, embed_dim)`):
-            L2-normalised composed query embeddings.
-        target_embeds (`torch.FloatTensor` of shape `(num_targets, embed_dim)`, *optional*):
-            L2-normalised target video embeddings.
+    r"""
+    loss (`torch.FloatTensor` of shape `()`, *optional*):
+        HN-NCE over the (global) batch, when targets are given and `return_loss` is not `False`. In distributed
+        training with `config.gather_across_processes`, the loss and `logits_per_query` cover the global batch
+        (queries and targets of every process).
+    logits_per_query (`torch.FloatTensor` of shape `(num_queries, num_targets)`):
+        Cosine similarities of queries and targets divided by the temperature.
+    query_embeds (`torch.FloatTensor` of shape `(num_queries, embed_dim)`):
+        L2-normalised composed query embeddings.
+    target_embeds (`torch.FloatTensor` of shape `(num_targets, embed_dim)`, *optional*):
+        L2-normalised target video embeddings.
+    query_vision_model_output (`TFCoVRVisionModelOutput`, *optional*):
+        The video encoder's output for the query videos, when they are given as frames and hidden states or
+        attentions were requested (`output_hidden_states`, `output_attentions`, `output_temporal_attentions`, which
+        apply to the video encoder only).
+    target_vision_model_output (`TFCoVRVisionModelOutput`, *optional*):
+        The same for the target videos.
     """
 
     loss: torch.FloatTensor | None = None
     logits_per_query: torch.FloatTensor | None = None
     query_embeds: torch.FloatTensor | None = None
     target_embeds: torch.FloatTensor | None = None
+    query_vision_model_output: TFCoVRVisionModelOutput | None = None
+    target_vision_model_output: TFCoVRVisionModelOutput | None = None
+
+    def to_tuple(self) -> tuple:
+        return tuple(value.to_tuple() if isinstance(value, ModelOutput) else value for value in self.values())
 
 
 # ----------------------------------------------------------------------------------------------
 # AIM building blocks
 # ----------------------------------------------------------------------------------------------
+
+
+class TFCoVRAdapterOutputProjection(nn.Linear):
+    """The adapter's last linear layer (bottleneck -> hidden size): zero at initialisation under AIM's recipe
+    (`config.zero_init_adapters`), so that a fresh adapter outputs 0 (or its input, with the skip connection)."""
+
+
+class TFCoVRStemConv2d(nn.Conv2d):
+    """A convolution of the from-scratch stem, initialised with Kaiming's normal scheme (ReLU gain)."""
+
+
+class TFCoVRStemConv3d(nn.Conv3d):
+    """The stem's convolution over neighbouring frames, initialised like [`TFCoVRStemConv2d`]."""
 
 
 class TFCoVRAdapter(nn.Module):
@@ -101,8 +151,7 @@ class TFCoVRAdapter(nn.Module):
         self.skip_connection = skip_connection
         self.fc1 = nn.Linear(hidden_size, bottleneck)
         self.activation = nn.GELU()
-        self.fc2 = nn.Linear(bottleneck, hidden_size)
-        self.fc2._zero_init = True
+        self.fc2 = TFCoVRAdapterOutputProjection(bottleneck, hidden_size)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """
@@ -173,12 +222,24 @@ class TFCoVRVisionLayer(GradientCheckpointingLayer):
         self.mlp_adapter = TFCoVRAdapter(hidden_size, ratio, skip_connection=False) if config.use_mlp_adapter else None
         self.drop_path = TFCoVRDropPath(drop_path_rate)
 
-    def forward(self, hidden_states: torch.Tensor, num_frames: int) -> torch.Tensor:
+    def forward(
+        self, hidden_states: torch.Tensor, num_frames: int, **kwargs: Unpack[TransformersKwargs]
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """
         Args:
             hidden_states (`torch.Tensor` of shape `(batch_size * num_frames, num_tokens, hidden_size)`).
+            num_frames (`int`): frames per video.
+            kwargs: passed to the attention (e.g. `output_attentions`).
+
+        Returns:
+            `(hidden_states, spatial_attentions, temporal_attentions)`: the layer's output, of the input's shape, and
+            the attention weights of the spatial and temporal calls of `self_attn`, of shapes
+            `(batch_size * num_frames, num_heads, num_tokens, num_tokens)` and
+            `(batch_size * num_tokens, num_heads, num_frames, num_frames)`; `None` where the attention kernel
+            returns no weights or there is no temporal branch.
         """
         frames_batch, num_tokens, hidden_size = hidden_states.shape
+        temporal_weights = None
         if self.temporal_adapter is not None and num_frames > 1:
             batch_size = frames_batch // num_frames
             # (B*T, N, D) -> (B*N, T, D): attend across frames at each token position.
@@ -187,12 +248,12 @@ class TFCoVRVisionLayer(GradientCheckpointingLayer):
             temporal = self.layer_norm1(temporal)
             if self.temporal_input_adapter is not None:
                 temporal = self.temporal_input_adapter(temporal)
-            temporal, _ = self.self_attn(temporal)
+            temporal, temporal_weights = self.self_attn(temporal, **kwargs)
             temporal = self.temporal_adapter(temporal)
             temporal = temporal.view(batch_size, num_tokens, num_frames, hidden_size).transpose(1, 2)
             hidden_states = hidden_states + self.drop_path(temporal.reshape(frames_batch, num_tokens, hidden_size))
 
-        spatial, _ = self.self_attn(self.layer_norm1(hidden_states))
+        spatial, spatial_weights = self.self_attn(self.layer_norm1(hidden_states), **kwargs)
         if self.spatial_adapter is not None:
             spatial = self.spatial_adapter(spatial)
         hidden_states = hidden_states + spatial
@@ -201,7 +262,7 @@ class TFCoVRVisionLayer(GradientCheckpointingLayer):
         joint = self.mlp(normed)
         if self.mlp_adapter is not None:
             joint = joint + self.drop_path(self.mlp_adapter_scale * self.mlp_adapter(normed))
-        return hidden_states + joint
+        return hidden_states + joint, spatial_weights, temporal_weights
 
 
 class TFCoVRTemporalConv(nn.Module):
@@ -210,8 +271,7 @@ class TFCoVRTemporalConv(nn.Module):
 
     def __init__(self, channels: int, kernel_size: int):
         super().__init__()
-        self.conv = nn.Conv3d(channels, channels, kernel_size=(kernel_size, 1, 1), padding=(kernel_size // 2, 0, 0))
-        self.conv._kaiming_init = True
+        self.conv = TFCoVRStemConv3d(channels, channels, kernel_size=(kernel_size, 1, 1), padding=(kernel_size // 2, 0, 0))
         self.activation = nn.GELU()
 
     def forward(self, features: torch.Tensor, num_frames: int) -> torch.Tensor:
@@ -240,9 +300,7 @@ class TFCoVRVisionEmbeddings(CLIPVisionEmbeddings):
         if config.conv_stem_channels:
             layers, in_channels = [], config.num_channels
             for channels in config.conv_stem_channels:
-                convolution = nn.Conv2d(in_channels, channels, kernel_size=3, stride=2, padding=1)
-                convolution._kaiming_init = True
-                layers += [convolution, nn.GELU()]
+                layers += [TFCoVRStemConv2d(in_channels, channels, kernel_size=3, stride=2, padding=1), nn.GELU()]
                 in_channels = channels
             self.conv_stem = nn.Sequential(*layers)
             if config.conv_stem_temporal_kernel:
@@ -290,27 +348,21 @@ class TFCoVRVisionEncoder(nn.Module):
         self.layers = nn.ModuleList([TFCoVRVisionLayer(config, rate) for rate in rates])
         self.gradient_checkpointing = False
 
-    def forward(
-        self, hidden_states: torch.Tensor, num_frames: int, output_hidden_states: bool = False
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+    def forward(self, hidden_states: torch.Tensor, num_frames: int, **kwargs: Unpack[TransformersKwargs]) -> torch.Tensor:
         """
         Args:
             hidden_states (`torch.Tensor` of shape `(batch_size * num_frames, num_tokens, hidden_size)`): the
                 embedded frames, frames of a video consecutive.
             num_frames (`int`): frames per video, for the layers' temporal attention.
-            output_hidden_states (`bool`, defaults to `False`): also return the input and every layer's output.
+            kwargs: passed to every layer's attention (e.g. `output_attentions`).
 
         Returns:
-            `(last_hidden_state, hidden_states)`: the last layer's output, of shape
-            `(batch_size * num_frames, num_tokens, hidden_size)`, and, when `output_hidden_states`, a tuple of
-            `num_hidden_layers + 1` tensors of that shape (the input first), else `None`.
+            `torch.Tensor` of the input's shape: the last layer's output. Per-layer hidden states and attention
+            weights are recorded from the layers' outputs by [`TFCoVRVisionModel`]'s `capture_outputs`.
         """
-        all_states = (hidden_states,) if output_hidden_states else None
         for layer in self.layers:
-            hidden_states = layer(hidden_states, num_frames)
-            if output_hidden_states:
-                all_states = all_states + (hidden_states,)
-        return hidden_states, all_states
+            hidden_states = layer(hidden_states, num_frames, **kwargs)[0]
+        return hidden_states
 
 
 # ----------------------------------------------------------------------------------------------
@@ -334,19 +386,28 @@ class TFCoVRVisionPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_attention_backend = True
     _no_split_modules = ["TFCoVRVisionLayer", "TFCoVRVisionEmbeddings"]
+    # The layer calls its attention twice (across frames, then within each frame), so the weights are taken from
+    # the layer's outputs rather than from every call of the attention module.
+    _can_record_outputs = {
+        "hidden_states": OutputRecorder(TFCoVRVisionLayer, index=0),
+        "attentions": OutputRecorder(TFCoVRVisionLayer, index=1),
+        "temporal_attentions": OutputRecorder(TFCoVRVisionLayer, index=2),
+    }
 
     def _init_weights(self, module: nn.Module) -> None:
-        # transformers initialises leaf modules one by one (container modules without parameters
-        # of their own are skipped for custom code), so each case here is a leaf or owns a parameter.
+        # transformers initialises leaf modules one by one, children first (container modules without parameters
+        # of their own are skipped for custom code), so each case here is a leaf or owns a parameter. The order of
+        # the random draws is the modules' order, hence the dedicated leaf classes rather than a pass per container.
         config = self.config
-        if isinstance(module, (nn.Linear, nn.Conv2d, nn.Conv3d)):
-            if getattr(module, "_zero_init", False) and config.zero_init_adapters:
-                # Adapter outputs start at zero: at step 0 the model equals frame-wise CLIP.
-                init.zeros_(module.weight)
-            elif getattr(module, "_kaiming_init", False):
-                init.kaiming_normal_(module.weight, nonlinearity="relu")
-            else:
-                init.normal_(module.weight, std=config.initializer_range * config.initializer_factor)
+        if isinstance(module, TFCoVRAdapterOutputProjection) and config.zero_init_adapters:
+            # Adapter outputs start at zero: at step 0 the model equals frame-wise CLIP.
+            init.zeros_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, (TFCoVRStemConv2d, TFCoVRStemConv3d)):
+            init.kaiming_normal_(module.weight, nonlinearity="relu")
+            init.zeros_(module.bias)
+        elif isinstance(module, (nn.Linear, nn.Conv2d, nn.Conv3d)):
+            init.normal_(module.weight, std=config.initializer_range * config.initializer_factor)
             if module.bias is not None:
                 init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
@@ -393,15 +454,21 @@ class TFCoVRPreTrainedModel(PreTrainedModel):
 # ----------------------------------------------------------------------------------------------
 
 
-class TFCoVRVisionModel(TFCoVRVisionPreTrainedModel):
-    """AIM video encoder on a CLIP ViT.
+@auto_docstring(
+    custom_intro="""
+    AIM video encoder on a CLIP ViT.
 
     Frames are embedded independently (CLIP patch + position embeddings), a learned temporal
     embedding is added to every token, and each layer mixes information across frames through its
     own attention (the temporal branch). The video embedding is the mean over frames of the
     post-layernorm CLS token (no CLIP projection).
-    """
 
+    `output_hidden_states=True` adds every layer's token states, `output_attentions=True` the spatial attention
+    weights (with `attn_implementation="eager"`), `output_temporal_attentions=True` those of AIM's temporal
+    attention; see [`TFCoVRVisionModelOutput`] for their shapes.
+    """
+)
+class TFCoVRVisionModel(TFCoVRVisionPreTrainedModel):
     def __init__(self, config: TFCoVRVisionConfig):
         super().__init__(config)
         self.embeddings = TFCoVRVisionEmbeddings(config)
@@ -422,28 +489,26 @@ class TFCoVRVisionModel(TFCoVRVisionPreTrainedModel):
     def get_input_embeddings(self) -> nn.Module:
         return self.embeddings.patch_embedding
 
+    @capture_outputs(tie_last_hidden_states=False)
+    @auto_docstring
     def forward(
         self,
         pixel_values_videos: torch.Tensor,
-        output_hidden_states: bool | None = None,
         interpolate_pos_encoding: bool = False,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> TFCoVRVisionModelOutput | tuple:
-        """
-        Args:
-            pixel_values_videos (`torch.FloatTensor` of shape `(batch_size, num_frames, 3, height, width)`):
-                Normalised frames, e.g. from [`TFCoVRVideoProcessor`]. `num_frames` may differ from
-                `config.num_frames` only if it is not larger (the temporal embedding is sliced).
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> TFCoVRVisionModelOutput:
+        r"""
+        pixel_values_videos (`torch.FloatTensor` of shape `(batch_size, num_frames, 3, height, width)`):
+            Normalised frames, e.g. from [`TFCoVRVideoProcessor`]. `num_frames` may differ from
+            `config.num_frames` only if it is not larger (the temporal embedding is sliced).
+        interpolate_pos_encoding (`bool`, defaults to `False`):
+            Interpolate the position embeddings to the frames' resolution instead of requiring `config.image_size`.
         """
         if pixel_values_videos.ndim != 5:
             raise ValueError(f"pixel_values_videos must have shape (batch, frames, 3, H, W), got {tuple(pixel_values_videos.shape)}")
         batch_size, num_frames = pixel_values_videos.shape[:2]
         if num_frames > self.config.num_frames:
             raise ValueError(f"got {num_frames} frames but the model's temporal embedding has {self.config.num_frames}")
-        output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-
         frames = pixel_values_videos.flatten(0, 1)
         tokens = self.embeddings(frames, interpolate_pos_encoding=interpolate_pos_encoding, num_frames=num_frames)
         num_tokens, hidden_size = tokens.shape[1:]
@@ -451,15 +516,11 @@ class TFCoVRVisionModel(TFCoVRVisionPreTrainedModel):
         tokens = tokens + self.temporal_embedding[:, :num_frames, None, :].to(tokens.dtype)
         tokens = self.pre_layrnorm(tokens.view(batch_size * num_frames, num_tokens, hidden_size))
 
-        last_hidden_state, all_states = self.encoder(tokens, num_frames, output_hidden_states=bool(output_hidden_states))
+        last_hidden_state = self.encoder(tokens, num_frames, **kwargs)
         frame_embeds = self.post_layernorm(last_hidden_state[:, 0]).view(batch_size, num_frames, hidden_size)
         pooled = frame_embeds.mean(dim=1)
         last_hidden_state = last_hidden_state.view(batch_size, num_frames, num_tokens, hidden_size)
-        if not return_dict:
-            return tuple(v for v in (pooled, frame_embeds, last_hidden_state, all_states) if v is not None)
-        return TFCoVRVisionModelOutput(
-            pooler_output=pooled, frame_embeds=frame_embeds, last_hidden_state=last_hidden_state, hidden_states=all_states
-        )
+        return TFCoVRVisionModelOutput(pooler_output=pooled, frame_embeds=frame_embeds, last_hidden_state=last_hidden_state)
 
     @classmethod
     def from_clip_pretrained(
@@ -496,10 +557,13 @@ def load_clip_vision_weights(model: TFCoVRVisionModel, clip_state_dict: dict[str
         raise ValueError(f"CLIP weights do not match the AIM encoder: unexpected {unexpected[:5]}, missing {missing_clip[:5]}")
 
 
+@auto_docstring(
+    custom_intro="""
+    Stage 1: the AIM encoder with dropout and a linear head, trained with cross-entropy on
+    fine-grained action labels (`config.id2label`).
+    """
+)
 class TFCoVRForVideoClassification(TFCoVRPreTrainedModel):
-    """Stage 1: the AIM encoder with dropout and a linear head, trained with cross-entropy on
-    fine-grained action labels (`config.id2label`)."""
-
     def __init__(self, config: TFCoVRConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
@@ -508,25 +572,31 @@ class TFCoVRForVideoClassification(TFCoVRPreTrainedModel):
         self.classifier = nn.Linear(config.vision_config.hidden_size, config.num_labels)
         self.post_init()
 
+    @can_return_tuple
+    @auto_docstring
     def forward(
         self,
         pixel_values_videos: torch.Tensor,
         labels: torch.LongTensor | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> TFCoVRVideoClassifierOutput | tuple:
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> TFCoVRVideoClassifierOutput:
+        r"""
+        pixel_values_videos (`torch.FloatTensor` of shape `(batch_size, num_frames, 3, height, width)`):
+            Normalised frames, e.g. from [`TFCoVRVideoProcessor`].
+        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+            Class indices; the output then holds the cross-entropy.
         """
-        Args:
-            pixel_values_videos (`torch.FloatTensor` of shape `(batch_size, num_frames, 3, height, width)`).
-            labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*): class indices.
-        """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        video_embeds = self.vision_model(pixel_values_videos).pooler_output
+        vision_outputs: TFCoVRVisionModelOutput = self.vision_model(pixel_values_videos, return_dict=True, **kwargs)
+        video_embeds = vision_outputs.pooler_output
         logits = self.classifier(self.dropout(video_embeds))
         loss = F.cross_entropy(logits, labels.to(logits.device)) if labels is not None else None
-        if not return_dict:
-            return tuple(v for v in (loss, logits, video_embeds) if v is not None)
-        return TFCoVRVideoClassifierOutput(loss=loss, logits=logits, video_embeds=video_embeds)
+        return TFCoVRVideoClassifierOutput(
+            loss=loss,
+            logits=logits,
+            video_embeds=video_embeds,
+            hidden_states=vision_outputs.hidden_states,
+            attentions=vision_outputs.attentions,
+        )
 
     @classmethod
     def from_clip_pretrained(
@@ -693,6 +763,8 @@ class TFCoVRModel(TFCoVRPreTrainedModel):
 
     # -- training --------------------------------------------------------------------------
 
+    @can_return_tuple
+    @auto_docstring
     def forward(
         self,
         pixel_values_videos: torch.Tensor | None = None,
@@ -703,27 +775,37 @@ class TFCoVRModel(TFCoVRPreTrainedModel):
         target_pixel_values_videos: torch.Tensor | None = None,
         target_video_embeds: torch.Tensor | None = None,
         return_loss: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> TFCoVROutput | tuple:
-        """Composed queries against their targets.
-
-        Args:
-            pixel_values_videos / query_video_embeds: query videos, `(B, T, 3, H, W)` or `(B, embed_dim)`.
-            input_ids, attention_mask / text_embeds: modification texts.
-            target_pixel_values_videos / target_video_embeds: the target of each query; row `i`
-                is query `i`'s positive, the other rows its negatives.
-            return_loss: compute HN-NCE (default: whenever targets are given).
-
-        Returns:
-            [`TFCoVROutput`]. In distributed training with `config.gather_across_processes`, the loss
-            and `logits_per_query` cover the global batch (queries and targets of every process).
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> TFCoVROutput:
+        r"""
+        pixel_values_videos (`torch.FloatTensor` of shape `(batch_size, num_frames, 3, height, width)`, *optional*):
+            The query videos as frames; or pass `query_video_embeds`.
+        input_ids (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+            The modification texts, tokenised; or pass `text_embeds`.
+        attention_mask (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+            The texts' attention mask.
+        query_video_embeds (`torch.FloatTensor` of shape `(batch_size, embed_dim)`, *optional*):
+            The query videos as video-encoder embeddings.
+        text_embeds (`torch.FloatTensor` of shape `(batch_size, text_embed_dim)`, *optional*):
+            The modification texts as `encode_text` outputs.
+        target_pixel_values_videos (`torch.FloatTensor` of shape `(batch_size, num_frames, 3, height, width)`, *optional*):
+            The target of each query as frames; row `i` is query `i`'s positive, the other rows its negatives.
+        target_video_embeds (`torch.FloatTensor` of shape `(batch_size, embed_dim)`, *optional*):
+            The targets as video-encoder embeddings.
+        return_loss (`bool`, *optional*):
+            Compute HN-NCE (default: whenever targets are given).
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        query_embeds = self.get_query_features(pixel_values_videos, input_ids, attention_mask, query_video_embeds, text_embeds)
+        query_vision_outputs = target_vision_outputs = None
+        if query_video_embeds is None and pixel_values_videos is not None:
+            query_vision_outputs = self.vision_model(pixel_values_videos, return_dict=True, **kwargs)
+            query_video_embeds = query_vision_outputs.pooler_output
+        if target_video_embeds is None and target_pixel_values_videos is not None:
+            target_vision_outputs = self.vision_model(target_pixel_values_videos, return_dict=True, **kwargs)
+            target_video_embeds = target_vision_outputs.pooler_output
+        query_embeds = self.get_query_features(None, input_ids, attention_mask, query_video_embeds, text_embeds)
         target_embeds = None
-        if target_pixel_values_videos is not None or target_video_embeds is not None:
-            target_embeds = self.get_video_features(target_pixel_values_videos, target_video_embeds).to(query_embeds.dtype)
+        if target_video_embeds is not None:
+            target_embeds = self.get_video_features(video_embeds=target_video_embeds).to(query_embeds.dtype)
         if return_loss is None:
             return_loss = target_embeds is not None
 
@@ -737,9 +819,26 @@ class TFCoVRModel(TFCoVRPreTrainedModel):
                 loss = hn_nce_loss_from_logits(
                     logits, self.config.hn_nce_alpha, self.config.hn_nce_beta, self.config.hn_nce_variant
                 )
-        if not return_dict:
-            return tuple(v for v in (loss, logits, query_embeds, target_embeds) if v is not None)
-        return TFCoVROutput(loss=loss, logits_per_query=logits, query_embeds=query_embeds, target_embeds=target_embeds)
+        if not self._records_vision_outputs(kwargs):
+            # Without recorded states they hold nothing the embeddings do not; leaving them out keeps the tuple and
+            # the Trainer's predictions what they were.
+            query_vision_outputs = target_vision_outputs = None
+        return TFCoVROutput(
+            loss=loss,
+            logits_per_query=logits,
+            query_embeds=query_embeds,
+            target_embeds=target_embeds,
+            query_vision_model_output=query_vision_outputs,
+            target_vision_model_output=target_vision_outputs,
+        )
+
+    def _records_vision_outputs(self, kwargs: dict) -> bool:
+        """Whether the video encoder was asked (by call or by its config) to record hidden states or attentions."""
+        vision_config = self.vision_model.config
+        return any(
+            kwargs.get(flag, getattr(vision_config, flag, False))
+            for flag in ("output_hidden_states", "output_attentions", "output_temporal_attentions")
+        )
 
     @classmethod
     def from_pretrained_encoders(
