@@ -255,8 +255,11 @@ class GalleryStore:
             raise DataFormatError(
                 f"{metadata_path} has format version {metadata.get('format_version')!r}; expected {FORMAT_VERSION}"
             )
-        missing = [key for key in ("embeddings_file", "num_videos", "dim", "video_ids", "paths", "normalize",
-                                   "normalized") if key not in metadata]
+        missing = [
+            key
+            for key in ("embeddings_file", "num_videos", "dim", "video_ids", "paths", "normalize", "normalized")
+            if key not in metadata
+        ]
         if missing:
             raise DataFormatError(f"{metadata_path} lacks the key(s) {', '.join(missing)}")
         embeddings_path = directory / metadata["embeddings_file"]
@@ -270,6 +273,13 @@ class GalleryStore:
                 f"{embeddings_path} holds a {embeddings.dtype} array of shape {embeddings.shape}; "
                 f"{METADATA_FILE} expects float32 {expected_shape}"
             )
-        store = cls(metadata["video_ids"], embeddings, metadata["paths"], normalize=metadata["normalize"],
-                    copy=mmap, normalized=metadata["normalized"], validate=validate)
+        store = cls(
+            metadata["video_ids"],
+            embeddings,
+            metadata["paths"],
+            normalize=metadata["normalize"],
+            copy=mmap,
+            normalized=metadata["normalized"],
+            validate=validate,
+        )
         return store, metadata

@@ -343,8 +343,9 @@ class RetrievalIndex:
         Returns:
             The `faiss.Index` (also in [`~RetrievalIndex.faiss_index`] and written by [`~RetrievalIndex.save`]).
         """
-        self._faiss = FaissSearcher.build(self._store, factory, parameters, max_train_points=max_train_points,
-                                          seed=seed)
+        self._faiss = FaissSearcher.build(
+            self._store, factory, parameters, max_train_points=max_train_points, seed=seed
+        )
         return self._faiss.index
 
     # ------------------------------------------------------------------------------------------------------------------
@@ -395,8 +396,13 @@ class RetrievalIndex:
     # Hub: a gallery as a dataset repository (parquet + settings + dataset card)
     # ------------------------------------------------------------------------------------------------------------------
 
-    def save_pretrained(self, directory: str | os.PathLike, repo_id: str | None = None, model_id: str | None = None,
-                        license: str = "mit") -> Path:
+    def save_pretrained(
+        self,
+        directory: str | os.PathLike,
+        repo_id: str | None = None,
+        model_id: str | None = None,
+        license: str = "mit",
+    ) -> Path:
         """Writes the gallery as a Hub dataset folder: `data/gallery.parquet` (`video_id`, `embedding` as a
         fixed-size float32 list, and `path` when the index has paths), `retrieval_index_config.json` (the settings)
         and a dataset card (`README.md`, through `huggingface_hub.DatasetCard`). No pickle, no `.npy`; the table
@@ -418,14 +424,21 @@ class RetrievalIndex:
         if self.paths is not None:
             table = table.append_column("path", pa.array(list(self.paths), type=pa.string()))
         write_parquet_atomic(table, directory / _HUB_DATA_FILE)
-        config = {"format_version": FORMAT_VERSION, "num_videos": len(self), "dim": self.dim,
-                  "normalize": self.normalize, "normalized": self.normalize, "data_file": _HUB_DATA_FILE,
-                  "model_id": model_id}
+        config = {
+            "format_version": FORMAT_VERSION,
+            "num_videos": len(self),
+            "dim": self.dim,
+            "normalize": self.normalize,
+            "normalized": self.normalize,
+            "data_file": _HUB_DATA_FILE,
+            "model_id": model_id,
+        }
         text = json.dumps(config, indent=2)
         with atomic_write(directory / _HUB_CONFIG_FILE) as handle:
             handle.write(text.encode())
-        card = build_gallery_card(len(self), self.dim, self.paths is not None, _HUB_DATA_FILE, license=license,
-                                  model_id=model_id)
+        card = build_gallery_card(
+            len(self), self.dim, self.paths is not None, _HUB_DATA_FILE, license=license, model_id=model_id
+        )
         card_text = str(card).replace("REPO_ID", repo_id or "your-name/tfcovr-gallery")
         with atomic_write(directory / "README.md") as handle:
             handle.write(card_text.encode())
@@ -453,8 +466,10 @@ class RetrievalIndex:
             return cls.load(folder)
         config_path = folder / _HUB_CONFIG_FILE
         if not config_path.is_file():
-            raise FileNotFoundError(f"no gallery in {str(repo_id_or_path)!r}: neither {_HUB_CONFIG_FILE} "
-                                    f"(save_pretrained / push_to_hub) nor {METADATA_FILE} (save)")
+            raise FileNotFoundError(
+                f"no gallery in {str(repo_id_or_path)!r}: neither {_HUB_CONFIG_FILE} "
+                f"(save_pretrained / push_to_hub) nor {METADATA_FILE} (save)"
+            )
         try:
             config = json.loads(config_path.read_text(encoding="utf-8"))
             data_file = folder / config["data_file"]
@@ -466,11 +481,15 @@ class RetrievalIndex:
             raise DataFormatError(f"{config_path} names a data file outside its folder: {config['data_file']!r}")
         video_ids, embeddings = read_embeddings(data_file, expected_dim=config.get("dim"))
         if len(video_ids) != config.get("num_videos", len(video_ids)):
-            raise DataFormatError(f"{data_file} has {len(video_ids)} rows; {_HUB_CONFIG_FILE} says {config['num_videos']}")
+            raise DataFormatError(
+                f"{data_file} has {len(video_ids)} rows; {_HUB_CONFIG_FILE} says {config['num_videos']}"
+            )
         import pyarrow.parquet as pq
 
         schema = pq.read_schema(data_file)
-        paths = pq.read_table(data_file, columns=["path"]).column("path").to_pylist() if "path" in schema.names else None
+        paths = (
+            pq.read_table(data_file, columns=["path"]).column("path").to_pylist() if "path" in schema.names else None
+        )
         store = GalleryStore(video_ids, embeddings, paths, normalize=normalize, copy=False, normalized=normalized)
         return cls._from_store(store, backend)
 
@@ -494,8 +513,14 @@ class RetrievalIndex:
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         with tempfile.TemporaryDirectory() as scratch:
             self.save_pretrained(scratch, repo_id=repo_id, model_id=model_id)
-            info = api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=scratch, revision=revision,
-                                     create_pr=create_pr, commit_message=commit_message or "Upload TF-CoVR gallery")
+            info = api.upload_folder(
+                repo_id=repo_id,
+                repo_type="dataset",
+                folder_path=scratch,
+                revision=revision,
+                create_pr=create_pr,
+                commit_message=commit_message or "Upload TF-CoVR gallery",
+            )
         return str(getattr(info, "commit_url", info))
 
 
@@ -508,5 +533,7 @@ def _package_module(name: str) -> Any:
     try:
         return importlib.import_module(f".{name}", __package__)
     except ImportError:
-        raise ImportError(f"this needs the modeling_tfcovr package (module {name!r} is missing here); "
-                          "install it to save galleries to or load them from the Hub") from None
+        raise ImportError(
+            f"this needs the modeling_tfcovr package (module {name!r} is missing here); "
+            "install it to save galleries to or load them from the Hub"
+        ) from None

@@ -277,9 +277,10 @@ class FaissSearcher:
                 f"cannot override {', '.join(unknown)} per search on a {self.factory!r} index (its parameters: "
                 f"{self.parameters or 'none'}); set it when building the index"
             )
-        if not override:
-            return self._search(queries, k, excluded, batch_size)
+        # The parameters live on the shared index: one search at a time sees (and may override) them.
         with self._lock:
+            if not override:
+                return self._search(queries, k, excluded, batch_size)
             self._apply(override)
             try:
                 return self._search(queries, k, excluded, batch_size)

@@ -189,8 +189,7 @@ def test_short_names_map_to_factory_strings():
     assert index.faiss_index.hnsw.efConstruction == 200 and index.faiss_index.hnsw.efSearch == 128
     index.build_faiss_index("hnsw", "efSearch=40")  # given parameters override the defaults
     assert index.faiss_index.hnsw.efSearch == 40 and index.faiss_index.hnsw.efConstruction == 200
-    assert RetrievalIndex(["a"], np.ones((1, 8)), backend="faiss").faiss_config == {"factory": "Flat",
-                                                                                    "parameters": ""}
+    assert RetrievalIndex(["a"], np.ones((1, 8)), backend="faiss").faiss_config == {"factory": "Flat", "parameters": ""}
 
 
 def test_saved_faiss_index_keeps_factory_and_parameters_and_reads_the_first_format(tmp_path, data):
