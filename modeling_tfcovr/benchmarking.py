@@ -38,6 +38,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .io_utils import atomic_write
+
 __all__ = [
     "BenchmarkReport",
     "PeakMemory",
@@ -422,10 +424,8 @@ def _jsonable(value: Any) -> Any:
 def write_json(path: str | os.PathLike, payload: Mapping[str, Any]) -> Path:
     """Writes `payload` as indented JSON to `path` (parent folders created); NaN/inf become `null`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp_path.write_text(json.dumps(_jsonable(payload), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp_path, path)
+    with atomic_write(path, "w") as handle:
+        handle.write(json.dumps(_jsonable(payload), indent=2) + "\n")
     return path
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .errors import UnsafePathError, VideoDecodeError
+from .io_utils import atomic_path
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 VIDEO_BACKENDS = ("decord", "torchcodec", "pyav")
@@ -318,8 +319,13 @@ def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int = 16, crf: i
     height, width = frames.shape[1:3]
     if height % 2 or width % 2:
         raise ValueError(f"H.264 with yuv420p needs even sizes, got {height}x{width}")
-    path = Path(path)
-    tmp_path = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    with atomic_path(path) as tmp_path:
+        _encode_mp4(av, tmp_path, frames, fps, crf, preset, deterministic)
+
+
+def _encode_mp4(av: Any, tmp_path: Path, frames: np.ndarray, fps: int, crf: int, preset: str,
+                deterministic: bool) -> None:
+    height, width = frames.shape[1:3]
     container = av.open(str(tmp_path), mode="w", format="mp4")
     try:
         stream = container.add_stream("libx264", rate=fps)
@@ -336,7 +342,6 @@ def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int = 16, crf: i
             container.mux(packet)
     finally:
         container.close()
-    os.replace(tmp_path, path)
 
 
 def resolve_video_path(video_root: str | os.PathLike, video_id: str, extension: str = ".mp4") -> Path:

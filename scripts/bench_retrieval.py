@@ -7,12 +7,14 @@ L2-normalised float32 embeddings in one process:
 - official: what the TF-CoVR evaluation does, i.e. normalise, `sims = queries @ gallery.T`, lower each query's own
   video by 100 through a (Q, N) float mask, then a full `np.argsort` of every row and the first 50 ids;
 - bare product: `queries @ gallery.T` alone, the floor of any exact search;
-- ours: `RetrievalIndex.search(..., exclude_ids=...)` (chunked products + top-k, never a full sort).
+- ours: `RetrievalIndex.search(..., exclude_ids=...)` (chunked products + top-k, never a full sort);
+- FAISS flat: `faiss.IndexFlatIP.search(queries, k + 1)` on the same gallery (the own video removed afterwards,
+  untimed), the exact search FAISS itself offers; its rankings must equal ours too.
 
 Rankings must be identical to the official full sort (up to the order of scores that are equal within float32
 rounding, checked against float64 scores); the script exits with status 1 otherwise.
 
-Part 2, FAISS (defaults: 1,000,000 x 768 gallery, IVF): build time, resident memory per step (how many copies of the
+Part 2, FAISS (defaults: 1,000,000 x 768 gallery, `IVF512,Flat` with `nprobe=8`): build time, resident memory per step (how many copies of the
 gallery exist), search time against exact search on the same queries, and recall@50 against exact search. The
 gallery is clustered (`--faiss-clusters`), as real video embeddings are: on structureless random vectors no
 approximate index reaches a high recall without scanning most of the gallery.
@@ -85,9 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--faiss-queries", type=int, default=1000, help="queries searched with FAISS")
     parser.add_argument("--exact-queries", type=int, default=500,
                         help="of those, how many are also searched exactly (the recall reference and the time ratio)")
-    parser.add_argument("--faiss-kind", choices=("ivf", "hnsw", "flat"), default="ivf")
-    parser.add_argument("--nlist", type=int, default=512, help="IVF clusters")
-    parser.add_argument("--nprobe", type=int, default=8, help="IVF clusters visited per query")
+    parser.add_argument("--faiss-index", default="ivf",
+                        help="a faiss.index_factory string (e.g. 'HNSW32', 'IVF1024,PQ32'), or 'ivf': "
+                             "'IVF{--nlist},Flat' with 'nprobe={--nprobe}'")
+    parser.add_argument("--faiss-parameters", default="",
+                        help="FAISS ParameterSpace parameters of --faiss-index, e.g. 'efSearch=128'")
+    parser.add_argument("--nlist", type=int, default=512, help="IVF clusters (--faiss-index ivf)")
+    parser.add_argument("--nprobe", type=int, default=8, help="IVF clusters visited per query (--faiss-index ivf)")
     parser.add_argument("--train-points-per-list", type=int, default=40,
                         help="IVF k-means training sample = this x nlist gallery rows")
     parser.add_argument("--faiss-clusters", type=int, default=2000,
@@ -179,6 +185,27 @@ def product_into_buffer(queries: torch.Tensor, gallery: torch.Tensor) -> Callabl
     return lambda: torch.matmul(queries, gallery.T, out=buffer)
 
 
+FAISS_FLAT = "faiss IndexFlatIP.search (k + 1)"
+
+
+def bench_faiss_flat(
+    gallery: np.ndarray, queries: np.ndarray, own: np.ndarray, k: int, measure: Callable[[str, Callable], Any]
+) -> np.ndarray:
+    """Times FAISS's exact inner-product search on the same data as ours and returns its `(Q, k)` ranking with each
+    query's own video removed (outside the timing: FAISS is timed doing only its search)."""
+    import faiss
+
+    flat = faiss.IndexFlatIP(gallery.shape[1])
+    flat.add(gallery)
+    _, found = measure(FAISS_FLAT, lambda: flat.search(queries, k + 1))
+    flat.reset()  # frees its copy of the gallery
+    kept = found != own[:, None]
+    ranked = np.empty((found.shape[0], k), dtype=np.int64)
+    for row in range(found.shape[0]):
+        ranked[row] = found[row][kept[row]][:k]
+    return ranked
+
+
 def compare_rankings(
     ours: np.ndarray, reference: np.ndarray, queries: np.ndarray, gallery: np.ndarray, tolerance: float
 ) -> dict[str, Any]:
@@ -256,6 +283,7 @@ def bench_exact(args: argparse.Namespace, report: BenchmarkReport) -> list[dict[
     result = measure("ours (RetrievalIndex.search)", ours_search)
     rows.append({"method": "ours, index build (once)", "best_s": build_s, "median_s": build_s,
                  "peak_memory_bytes": build_memory.delta_bytes})
+    faiss_flat = bench_faiss_flat(gallery, queries, own, k, measure) if args.faiss_flat else None
 
     by_name = {row["method"]: row for row in rows}
     official_s = by_name["official (product + mask + full argsort)"]["best_s"]
@@ -273,6 +301,13 @@ def bench_exact(args: argparse.Namespace, report: BenchmarkReport) -> list[dict[
                      own_video_never_returned=own_excluded, **comparison)
     report.add_target("exact_time_vs_bare_product", ratio(ours_s, bare_s), "<= 1.3x", ratio(ours_s, bare_s) <= 1.3)
     report.add_target("exact_speedup_vs_official", ratio(official_s, ours_s), ">= 5x", ratio(official_s, ours_s) >= 5)
+    if faiss_flat is not None:
+        flat_s = by_name[FAISS_FLAT]["best_s"]
+        flat_comparison = compare_rankings(result.indices, faiss_flat, queries, gallery, args.tolerance)
+        report.add_check("exact_rankings_equal_faiss_flat", flat_comparison.pop("passed"), **flat_comparison)
+        report.add_target("exact_time_vs_faiss_flat", ratio(ours_s, flat_s), "<= 1x (at least as fast)",
+                          ours_s <= flat_s)
+        report.results["faiss_flat"] = {"time_vs_ours": ratio(flat_s, ours_s), "rankings": flat_comparison}
     report.results["exact"] = {
         "rows": rows,
         "gallery_bytes": gallery.nbytes,
@@ -296,7 +331,13 @@ def bench_faiss(args: argparse.Namespace, report: BenchmarkReport) -> list[dict[
     generator = torch.Generator().manual_seed(args.seed + 1)
     n, dim, k = args.faiss_gallery, args.dim, args.top_k
     gallery_bytes = n * dim * 4
-    print(f"FAISS {args.faiss_kind}: {n} gallery x {dim}-d, {args.faiss_queries} queries, top {k}", flush=True)
+    factory, parameters = args.faiss_index, args.faiss_parameters
+    build_kwargs: dict[str, Any] = {"seed": args.seed}
+    if factory == "ivf":
+        nlist = min(args.nlist, n)
+        factory, parameters = f"IVF{nlist},Flat", parameters or f"nprobe={min(args.nprobe, nlist)}"
+        build_kwargs["max_train_points"] = min(n, args.train_points_per_list * nlist)
+    print(f"FAISS {factory} ({parameters or 'default parameters'}): {n} gallery x {dim}-d, {args.faiss_queries} queries, top {k}", flush=True)
 
     release_memory()
     rss = {"start": current_rss_bytes()}
@@ -324,14 +365,9 @@ def bench_faiss(args: argparse.Namespace, report: BenchmarkReport) -> list[dict[
     release_memory()
     rss["caller_array_dropped"] = current_rss_bytes()
 
-    build_kwargs: dict[str, Any] = {}
-    if args.faiss_kind == "ivf":
-        nlist = min(args.nlist, n)
-        build_kwargs = {"nlist": nlist, "nprobe": min(args.nprobe, nlist),
-                        "max_train_points": min(n, args.train_points_per_list * nlist), "seed": args.seed}
     with PeakMemory() as build_memory:
         start = time.perf_counter()
-        index.build_faiss_index(args.faiss_kind, **build_kwargs)
+        index.build_faiss_index(factory, parameters, **build_kwargs)
         build_s = time.perf_counter() - start
     release_memory()
     rss["faiss_built"] = current_rss_bytes()
@@ -366,14 +402,14 @@ def bench_faiss(args: argparse.Namespace, report: BenchmarkReport) -> list[dict[
          "peak_increase_bytes": construct_memory.delta_bytes},
         {"step": "caller drops its array", "seconds": 0.0,
          "rss_bytes": rss["caller_array_dropped"] - rss["start"], "gallery_copies": copies["caller_array_dropped"]},
-        {"step": f"build_faiss_index({args.faiss_kind!r})", "seconds": build_s,
+        {"step": f"build_faiss_index({factory!r})", "seconds": build_s,
          "rss_bytes": rss["faiss_built"] - rss["start"], "gallery_copies": copies["faiss_built"],
          "peak_increase_bytes": build_memory.delta_bytes},
     ]
     searches = [
         {"method": f"exact (RetrievalIndex, {len(exact_queries)} queries)", "seconds": exact_timing.best,
          "ms_per_query": 1000 * exact_per_query, "recall@k": 1.0},
-        {"method": f"faiss {args.faiss_kind} ({len(queries)} queries)", "seconds": faiss_timing.best,
+        {"method": f"faiss {factory} ({len(queries)} queries)", "seconds": faiss_timing.best,
          "ms_per_query": 1000 * faiss_per_query, "recall@k": recall,
          "peak_increase_bytes": search_memory.delta_bytes},
     ]
@@ -401,7 +437,7 @@ def bench_faiss(args: argparse.Namespace, report: BenchmarkReport) -> list[dict[
         "time_vs_exact": ratio(faiss_per_query, exact_per_query),
         "build_s": build_s,
         "build_kwargs": build_kwargs,
-        "faiss_config": index._faiss_config,
+        "faiss_config": index.faiss_config,
         "faiss_threads": faiss.omp_get_max_threads(),
         "data": "clustered" if args.faiss_clusters > 0 else "uniform random",
     }
@@ -417,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the benchmark; returns 0 when our rankings equal the baselines', 1 otherwise."""
     args = parse_benchmark_args(build_parser(), argv, QUICK)
     args.exact_queries = min(args.exact_queries, args.faiss_queries)
+    args.faiss_flat = importlib.util.find_spec("faiss") is not None  # the FAISS flat row of part 1
     started = time.perf_counter()
     report = BenchmarkReport("retrieval", command_line("scripts/bench_retrieval.py", argv),
                              settings_of(args))

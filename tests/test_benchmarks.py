@@ -106,6 +106,10 @@ def test_bench_retrieval(tmp_path):
     methods = [row["method"] for row in report["results"]["exact"]["rows"]]
     assert any(m.startswith("official") for m in methods) and any(m.startswith("ours") for m in methods)
     assert report["results"]["exact"]["speedup_vs_official"] > 0
+    # FAISS's exact IndexFlatIP is timed side by side and ranks the same as ours.
+    assert any(m.startswith("faiss IndexFlatIP") for m in methods)
+    assert report["checks"]["exact_rankings_equal_faiss_flat"]["rows"] == 40
+    assert "exact_time_vs_faiss_flat" in report["targets"]
     faiss = report["results"]["faiss"]
     assert 0.0 <= faiss["recall@k"] <= 1.0 and faiss["time_vs_exact"] > 0
     assert faiss["copies_made_by_RetrievalIndex"] > 0  # at this size the ids, not the vectors, dominate the memory

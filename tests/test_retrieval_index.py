@@ -205,32 +205,32 @@ def test_faiss_ivf_and_hnsw():
     index = RetrievalIndex(ids, gallery)
     exact = index.search(queries, top_k=10, exclude_ids=ids[:30], backend="exact")
 
-    index.build_faiss_index("ivf", nlist=20, nprobe=2)
+    index.build_faiss_index("IVF20,Flat", "nprobe=2")
     # Visiting every list is exhaustive, so IVF then equals exact search.
-    full = index.search(queries, top_k=10, exclude_ids=ids[:30], nprobe=20)
+    full = index.search(queries, top_k=10, exclude_ids=ids[:30], faiss_parameters="nprobe=20")
     np.testing.assert_array_equal(full.indices, exact.indices)
     coarse = index.search(queries, top_k=10, exclude_ids=ids[:30])  # default nprobe=2: approximate
     assert coarse.indices.shape == (30, 10)
     assert all(i not in row for i, row in enumerate(coarse.indices.tolist()))
 
-    index.build_faiss_index("hnsw", m=16, ef_search=64)
-    hnsw = index.search(queries, top_k=10, exclude_ids=ids[:30], ef_search=200)
+    index.build_faiss_index("HNSW16", "efConstruction=200,efSearch=64")
+    hnsw = index.search(queries, top_k=10, exclude_ids=ids[:30], faiss_parameters="efSearch=200")
     recall = np.mean([len(set(h) & set(e)) / 10 for h, e in zip(hnsw.indices.tolist(), exact.indices.tolist())])
     assert recall >= 0.9
-    with pytest.raises(ValueError, match="kind"):
+    with pytest.raises(ValueError, match="index_factory"):
         index.build_faiss_index("pq")
 
 
 def test_ivf_lists_presized_hold_the_same_rows_as_plain_add(monkeypatch):
     faiss = pytest.importorskip("faiss")
-    import modeling_tfcovr.retrieval_index as retrieval_index
+    import modeling_tfcovr.searchers as searchers
 
-    monkeypatch.setattr(retrieval_index, "_ROW_CHUNK", 333)  # several add_core blocks, with a partial last one
+    monkeypatch.setattr(searchers, "_ROW_CHUNK", 333)  # several add_core blocks, with a partial last one
     rng = np.random.default_rng(8)
     gallery = normalized(rng.standard_normal((1500, 12)).astype(np.float32))
     queries = rng.standard_normal((20, 12)).astype(np.float32)
     index = RetrievalIndex([f"v{i}" for i in range(1500)], gallery)
-    ours = index.build_faiss_index("ivf", nlist=16, nprobe=3)
+    ours = index.build_faiss_index("IVF16,Flat", "nprobe=3")
 
     plain = faiss.index_factory(12, "IVF16,Flat", faiss.METRIC_INNER_PRODUCT)
     plain.quantizer.add(ours.quantizer.reconstruct_n(0, 16))  # the same trained centroids
@@ -301,7 +301,7 @@ def test_save_load_with_faiss_and_resave_over_mmapped_copy(tmp_path):
     queries = rng.standard_normal((10, 16)).astype(np.float32)
     ids = [f"v{i}" for i in range(500)]
     index = RetrievalIndex(ids, gallery)
-    index.build_faiss_index("ivf", nlist=10, nprobe=3)
+    index.build_faiss_index("IVF10,Flat", "nprobe=3")
     before = index.search(queries, top_k=20)
     index.save(tmp_path)
     assert (tmp_path / "faiss.index").is_file()

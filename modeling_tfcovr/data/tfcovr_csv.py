@@ -21,6 +21,7 @@ once every split has been written, so a failed build never leaves half a dataset
 from __future__ import annotations
 
 import ast
+import contextlib
 import csv
 import io
 import json
@@ -35,6 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import DataFormatError, UnsafePathError
+from ..io_utils import atomic_path
 from ..video_io import VIDEO_EXTENSIONS, resolve_video_path
 
 SPLITS = ("train", "val", "test")
@@ -345,26 +347,15 @@ def write_files_atomically(
     """Writes parquet tables and text files under `root`, renaming them into place only after all
     of them were written successfully (temporary files are removed on failure)."""
     root = Path(root)
-    pending: list[tuple[Path, Path]] = []
-    try:
-        for relative, table in tables.items():
-            final = root / relative
-            final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
-            pending.append((tmp, final))
+    texts = texts or {}
+    finals = [root / relative for relative in [*tables, *texts]]
+    with contextlib.ExitStack() as stack:
+        # Entered last to first, so that the renames (on exit, in reverse) happen in the order the files are given.
+        tmps = [stack.enter_context(atomic_path(final)) for final in reversed(finals)][::-1]
+        for tmp, table in zip(tmps, tables.values()):
             pq.write_table(table, tmp, compression="snappy")
-        for relative, text in (texts or {}).items():
-            final = root / relative
-            final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
-            pending.append((tmp, final))
+        for tmp, text in zip(tmps[len(tables) :], texts.values()):
             tmp.write_text(text, encoding="utf-8")
-    except BaseException:
-        for tmp, _ in pending:
-            tmp.unlink(missing_ok=True)
-        raise
-    for tmp, final in pending:
-        os.replace(tmp, final)
 
 
 class _RowProblem(Exception):

@@ -20,6 +20,7 @@ import torch
 
 from ..data.embeddings import embeddings_schema, write_embeddings_parquet
 from ..errors import TFCoVRError
+from ..io_utils import atomic_path, atomic_write
 from ..video_io import DEFAULT_VIDEO_BACKEND, dataset_videos, read_frames, video_name
 from ..video_processing_tfcovr import TFCoVRVideoProcessor, segment_frame_indices, to_rgb_frames
 
@@ -172,15 +173,13 @@ def extract_embeddings(
             vision_model, video_processor, [v for v, _ in part], [p for _, p in part], batch_size, num_workers, progress
         )
         # Failures first: the shard file is the marker of a finished shard.
-        tmp_failures = failures_path.with_name(f".{failures_path.name}.tmp{os.getpid()}")
-        tmp_failures.write_text("".join(json.dumps(f) + "\n" for f in failures), encoding="utf-8")
-        os.replace(tmp_failures, failures_path)
+        with atomic_write(failures_path, "w") as handle:
+            handle.write("".join(json.dumps(f) + "\n" for f in failures))
         if kept:
             write_embeddings_parquet(shard_path, kept, embeds)
         else:
-            tmp = shard_path.with_name(f".{shard_path.name}.tmp{os.getpid()}")
-            pq.write_table(pa.Table.from_pylist([], schema=embeddings_schema(vision_model.config.hidden_size)), tmp)
-            os.replace(tmp, shard_path)
+            with atomic_path(shard_path) as tmp:
+                pq.write_table(pa.Table.from_pylist([], schema=embeddings_schema(vision_model.config.hidden_size)), tmp)
         written, embedded, failed = written + 1, embedded + len(kept), failed + len(failures)
         for failure in failures:
             logger.warning("skipped %s: %s", failure["video_id"], failure["error"])
