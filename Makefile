@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(DEPS_HASH)
 CHECKOUT_STAMP := $(VENV)/.checkout-$(shell printf '%s' "$(CURDIR)" | sha256sum | cut -c1-12)
 ARGS ?=
 
-.PHONY: install test test-slow demo lint
+.PHONY: install test test-slow demo lint check-gpu
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,3 +40,7 @@ demo: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# The CUDA paths against the CPU path on tiny data, and the GPU timings (a dry run on CPU-only machines).
+check-gpu: install
+	PYTHON=$(PY) scripts/check_gpu.sh $(ARGS)

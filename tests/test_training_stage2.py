@@ -76,6 +76,32 @@ def test_two_processes_with_gathered_negatives_equal_one_process_with_twice_the_
             torch.testing.assert_close(one[key], two[key], atol=1e-4, rtol=1e-3)  # float summation order differs
 
 
+def test_accelerate_launch_two_cpu_processes_trains_like_one_process(world, tmp_path):
+    # `accelerate launch --multi_gpu --num_processes 2` with `use_cpu` in the training arguments: two MULTI_CPU
+    # processes over gloo (a config file with `distributed_type: MULTI_CPU` alone starts one process).
+    common = dict(max_steps=3, logging_strategy="steps", logging_steps=1, eval_strategy="no", num_train_epochs=1,
+                  learning_rate=1e-2)
+    single = _run([sys.executable, str(SCRIPT), *stage2_arguments(world, tmp_path / "one", per_device_train_batch_size=16,
+                                                                  **common)], cwd=tmp_path)
+    assert single.returncode == 0, single.stderr[-3000:]
+    launched = _run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                     "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                     "--main_process_port", "29519", str(SCRIPT),
+                     *stage2_arguments(world, tmp_path / "two", per_device_train_batch_size=8, **common)], cwd=tmp_path)
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    # Equal losses at 8 triplets per process only if two processes ran, each seeing the other's negatives.
+    one_losses = [h["loss"] for h in _history(tmp_path / "one") if "loss" in h]
+    two_losses = [h["loss"] for h in _history(tmp_path / "two") if "loss" in h]
+    assert len(one_losses) == len(two_losses) == 3
+    for a, b in zip(one_losses, two_losses):
+        assert abs(a - b) < 1e-5, (one_losses, two_losses)
+    one = load_file(tmp_path / "one" / "model.safetensors")
+    two = load_file(tmp_path / "two" / "model.safetensors")
+    for key in one:
+        if key.startswith(("combiner.", "text_projection.")):
+            torch.testing.assert_close(one[key], two[key], atol=1e-4, rtol=1e-3)  # float summation order differs
+
+
 # A frozen text encoder with heavy dropout: in training mode every forward pass gives other features, so any place
 # that computes cached text features outside evaluation mode makes the Trainer's numbers differ from evaluate.py's.
 DROPOUT_TEXT_CONFIG = dict(model_type="bert", hidden_size=16, intermediate_size=32, num_hidden_layers=1,
