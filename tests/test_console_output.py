@@ -3,6 +3,8 @@ contact sheets write next to each result."""
 
 from __future__ import annotations
 
+import torch
+
 from modeling_tfcovr.training.progress import format_epoch_line
 from modeling_tfcovr.visualization import describe_label
 
@@ -22,3 +24,31 @@ def test_epoch_line_is_short_and_shows_the_metrics_that_matter():
 def test_labels_are_written_out():
     assert describe_label("floor/salto/1.5/cw") == "floor, salto, 1.5 turns, cw"
     assert describe_label("407c") == "407c"
+
+
+class _Regression(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 1)
+
+    def forward(self, inputs, labels=None):
+        prediction = self.linear(inputs).squeeze(-1)
+        return {"loss": torch.nn.functional.mse_loss(prediction, labels), "logits": prediction}
+
+
+def test_trainer_prints_one_line_per_epoch(tmp_path, capsys):
+    from transformers import Trainer, TrainingArguments
+
+    from modeling_tfcovr.training.progress import use_compact_progress
+
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(16, 2, generator=generator)
+    rows = [{"inputs": x, "labels": x.sum()} for x in inputs]
+    args = TrainingArguments(output_dir=str(tmp_path), num_train_epochs=3, per_device_train_batch_size=8,
+                             eval_strategy="epoch", logging_strategy="epoch", save_strategy="no", use_cpu=True,
+                             report_to="none", disable_tqdm=True)
+    trainer = use_compact_progress(Trainer(model=_Regression(), args=args, train_dataset=rows, eval_dataset=rows))
+    trainer.train()
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert [line.split("  loss")[0] for line in lines] == ["    epoch 1/3", "    epoch 2/3", "    epoch 3/3"], lines
+    assert all("val loss" in line and "{" not in line for line in lines)

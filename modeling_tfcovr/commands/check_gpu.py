@@ -59,7 +59,7 @@ class Checks:
         started = time.perf_counter()
         try:
             ok, detail = check()
-        except Exception as error:  # a check that crashes is a failed check; the others still run
+        except (Exception, SystemExit) as error:  # a check that crashes is a failed check; the others still run
             ok, detail = False, f"{type(error).__name__}: {error}"
         self.record(name, "PASS" if ok else "FAIL", detail, time.perf_counter() - started)
 
@@ -72,13 +72,8 @@ class Checks:
 
 
 def _arguments(options: dict) -> list[str]:
-    parts = []
-    for key, value in options.items():
-        if value is True:
-            parts.append(f"--{key}")
-        elif value is not False and value is not None:
-            parts += [f"--{key}", str(value)]
-    return parts
+    # Booleans written out ("--bf16 False"): HfArgumentParser takes a value for optional booleans.
+    return [part for key, value in options.items() if value is not None for part in (f"--{key}", str(value))]
 
 
 def _losses(output_dir: Path) -> list[float]:

@@ -26,10 +26,12 @@ def format_epoch_line(logs: dict, epoch: float | None, num_epochs: float) -> str
 
 
 class CompactProgressCallback(TrainerCallback):
-    """A single training bar (none with `disable_tqdm`), no bars for evaluations, and a compact line per log."""
+    """A single training bar (none with `disable_tqdm`), no bars for evaluations, and one compact line per epoch:
+    the training loss is held back until the epoch's evaluation, when there is one, and printed with it."""
 
     def __init__(self):
         self.bar = None
+        self.pending: tuple[dict, float | None] | None = None
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero and not args.disable_tqdm:
@@ -45,7 +47,23 @@ class CompactProgressCallback(TrainerCallback):
         if not state.is_world_process_zero or not logs:
             return
         epoch = logs.get("epoch", state.epoch) if state.global_step else None
-        line = format_epoch_line(logs, epoch, args.num_train_epochs)
+        evaluating = str(getattr(args.eval_strategy, "value", args.eval_strategy)) == "epoch"
+        if "loss" in logs and evaluating:
+            self._flush(args)
+            self.pending = (dict(logs), epoch)  # printed with this epoch's evaluation
+            return
+        if self.pending is not None and any(key.startswith("eval_") for key in logs) and self.pending[1] == epoch:
+            logs, self.pending = {**self.pending[0], **logs}, None
+        self._flush(args)
+        self._write(format_epoch_line(logs, epoch, args.num_train_epochs))
+
+    def _flush(self, args) -> None:
+        if self.pending is not None:
+            logs, epoch = self.pending
+            self.pending = None
+            self._write(format_epoch_line(logs, epoch, args.num_train_epochs))
+
+    def _write(self, line: str | None) -> None:
         if line is None:
             return
         if self.bar is not None:
@@ -54,6 +72,7 @@ class CompactProgressCallback(TrainerCallback):
             print(line, flush=True)
 
     def on_train_end(self, args, state, control, **kwargs):
+        self._flush(args)
         if self.bar is not None:
             self.bar.close()
             self.bar = None
