@@ -104,10 +104,27 @@ def run_seeds(output_dir: str | Path, config: DemoConfig, seeds: Sequence[int]) 
     return {"rows": rows, "summary": summary}
 
 
+def collect_seeds(run_dirs: Sequence[str | Path], output_dir: str | Path) -> dict:
+    """The robustness table of finished seed runs (`<run dir>/seed-<seed>/report/metrics.json`, e.g. of sweeps run
+    side by side), written to `output_dir/robustness.md` and `.json`."""
+    found = sorted((int(path.parent.parent.name.removeprefix("seed-")), path) for folder in run_dirs
+                   for path in Path(folder).glob("seed-*/report/metrics.json"))
+    if not found:
+        raise FileNotFoundError(f"no seed-*/report/metrics.json under {', '.join(map(str, run_dirs))}")
+    rows = [seed_row(seed, json.loads(path.read_text(encoding="utf-8"))) for seed, path in found]
+    summary = summarise(rows)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomic(output_dir / "robustness.json", json.dumps({"rows": rows, "summary": summary}, indent=2))
+    _write_atomic(output_dir / "robustness.md", format_robustness(rows, summary))
+    print((output_dir / "robustness.md").read_text(encoding="utf-8"), flush=True)
+    return {"rows": rows, "summary": summary}
+
+
 def _write_atomic(path: Path, text: str) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text, encoding="utf-8")
     partial.replace(path)
 
 
-__all__ = ["run_seeds", "seed_row", "summarise", "format_robustness"]
+__all__ = ["run_seeds", "collect_seeds", "seed_row", "summarise", "format_robustness"]

@@ -55,3 +55,17 @@ def test_quick_job_over_two_seeds_writes_the_robustness_table(tmp_path):
     values = [m["results"]["tfcovr"]["map@10"] for m in per_seed]
     assert saved["summary"]["results"]["tfcovr"]["map@10"]["mean"] == pytest.approx(sum(values) / 2)
     assert "Mean [min, max] over 2 seeds" in (tmp_path / "robustness.md").read_text()
+
+
+def test_collect_reads_the_finished_seeds_of_several_sweeps(tmp_path):
+    from modeling_tfcovr.robustness import collect_seeds
+
+    for folder, seed, temporal in (("a", 0, 80.0), ("a", 1, 71.0), ("b", 7, 89.0)):
+        report = tmp_path / folder / f"seed-{seed}" / "report"
+        report.mkdir(parents=True)
+        (report / "metrics.json").write_text(json.dumps(_metrics(temporal, 16.0, 7.0, 0.9, 300.0)))
+    (tmp_path / "a" / "seed-2").mkdir()  # a seed still running: no metrics yet
+    collected = collect_seeds([tmp_path / "a", tmp_path / "b"], tmp_path / "all")
+    assert [row["seed"] for row in collected["rows"]] == [0, 1, 7]
+    assert collected["summary"]["results"]["tfcovr"]["map@10"] == pytest.approx({"mean": 80.0, "min": 71.0, "max": 89.0})
+    assert "over seeds 0, 1, 7" in (tmp_path / "all" / "robustness.md").read_text()
