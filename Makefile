@@ -5,9 +5,12 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 DEPS_HASH := $(shell cat setup.cfg pyproject.toml | sha256sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(DEPS_HASH)
+# The editable install points the venv at one checkout; this stamp names the checkout (a cached venv may come from
+# another clone), so that a target re-installs only when the venv points elsewhere or the dependencies changed.
+CHECKOUT_STAMP := $(VENV)/.checkout-$(shell printf '%s' "$(CURDIR)" | sha256sum | cut -c1-12)
 ARGS ?=
 
-.PHONY: install test test-slow demo app lint
+.PHONY: install test test-slow demo app lint check-gpu
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,9 +19,15 @@ $(STAMP):
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-# The editable install is re-pointed at this checkout every time (a cached venv may come from another clone).
-install: $(STAMP)
-	$(PY) -m pip install -q --no-deps --no-build-isolation -e . 2>&1 | grep -v "^\s*$$" || true
+$(CHECKOUT_STAMP): $(STAMP)
+	@$(PY) -m pip install -q --no-deps --no-build-isolation -e . > $(VENV)/.editable-install.log 2>&1 \
+		|| { cat $(VENV)/.editable-install.log; exit 1; }
+	@rm -f $(VENV)/.checkout-*
+	@touch $@
+	@echo "$(VENV) now runs this checkout ($(CURDIR))"
+
+# Quiet when nothing changed: pip runs only when the venv is new, the dependencies changed or it ran another clone.
+install: $(CHECKOUT_STAMP)
 
 test: install
 	$(PY) -m pytest -q
@@ -38,3 +47,7 @@ app: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# The CUDA paths against the CPU path on tiny data, and the GPU timings (a dry run on CPU-only machines).
+check-gpu: install
+	PYTHON=$(PY) scripts/check_gpu.sh $(ARGS)

@@ -50,7 +50,7 @@ class DemoConfig:
     initializer_range: float = 0.1
     drop_path_rate: float = 0.0
     classifier_dropout: float = 0.0
-    stage1_epochs: float = 40
+    stage1_epochs: float = 60
     stage1_learning_rate: float = 1e-3
     stage1_batch_size: int = 32
     stage2_epochs: float = 20
@@ -90,6 +90,10 @@ def _banner(text: str) -> None:
     print(f"\n=== {text}", flush=True)
 
 
+def _subheader(text: str) -> None:
+    print(f"--- {text}", flush=True)
+
+
 def _stage1(config: DemoConfig, data_dir: Path, output_dir: Path, num_frames: int) -> dict:
     from .training.stage1 import (
         ClassifierDataArguments,
@@ -107,11 +111,14 @@ def _stage1(config: DemoConfig, data_dir: Path, output_dir: Path, num_frames: in
         conv_stem_temporal_kernel=config.conv_stem_temporal_kernel, zero_init_adapters=config.zero_init_adapters,
         initializer_range=config.initializer_range,
     )
+    # Validation accuracy after every epoch and the best epoch's weights kept (the model only): the from-scratch
+    # encoder's accuracy still moves by a few points between late epochs, and the curves show where each seed is.
     training_args = ClassifierTrainingArguments(
         output_dir=str(output_dir), num_train_epochs=config.stage1_epochs, learning_rate=config.stage1_learning_rate,
         per_device_train_batch_size=config.stage1_batch_size, per_device_eval_batch_size=64, warmup_epochs=1,
-        seed=config.seed, use_cpu=not torch.cuda.is_available(), save_strategy="no", load_best_model_at_end=False,
-        eval_strategy="no", logging_strategy="epoch", dataloader_num_workers=0, report_to="none",
+        seed=config.seed, use_cpu=not torch.cuda.is_available(), eval_strategy="epoch", save_strategy="best",
+        save_only_model=True, save_total_limit=1, load_best_model_at_end=True, metric_for_best_model="accuracy",
+        logging_strategy="epoch", dataloader_num_workers=0, report_to="none",
     )
     return train_classifier(model_args, ClassifierDataArguments(dataset_dir=str(data_dir)), training_args)
 
@@ -128,7 +135,7 @@ def _extract(model_dir: Path, data_dir: Path, output_dir: Path) -> Path:
     failures = read_failures(output_dir)
     if failures:
         logger.warning("%d videos failed to decode: %s", len(failures), failures[:3])
-    print(f"    embedded {summary.videos_embedded} videos ({summary.shards_skipped} shards reused)", flush=True)
+    print(f"    {output_dir.name}: {summary.videos_embedded} videos ({summary.shards_skipped} shards reused)", flush=True)
     return output_dir
 
 
@@ -152,7 +159,7 @@ def _stage2(config: DemoConfig, data_dir: Path, stage1_dir: Path, embeddings: Pa
         # A checkpoint (the model only) when validation mAP@50 improves, not one per epoch: the same best model,
         # about 5 s less per run.
         save_strategy="best", save_only_model=True, save_total_limit=1, load_best_model_at_end=True,
-        logging_strategy="epoch", dataloader_num_workers=0, report_to="none", disable_tqdm=True,
+        logging_strategy="epoch", dataloader_num_workers=0, report_to="none",
     )
     data_args = RetrievalDataArguments(triplets=str(data_dir), embeddings=str(embeddings))
     return train_retrieval(model_args, data_args, training_args)
@@ -171,6 +178,14 @@ def _evaluate(model_dir: Path, data_dir: Path, embeddings: Path, methods) -> tup
     return evaluate_split(model, processor, split, video_ids, video_embeds, methods=methods)
 
 
+def _clip_labels(data_dir: Path) -> dict[str, str]:
+    """Label of every clip of the synthetic gym, by video id."""
+    from .training.stage1 import read_clip_table
+
+    return {row["video_id"]: row["label"] for path in sorted((data_dir / "clips").glob("*.parquet"))
+            for row in read_clip_table(path)}
+
+
 def _examples(model_dir: Path, data_dir: Path, report_dir: Path, predictions: list[dict], count: int, seed: int) -> list[dict]:
     """Reloads the model through `pipeline(...)`, indexes the test videos, answers `count` queries
     and draws their contact sheets."""
@@ -179,6 +194,7 @@ def _examples(model_dir: Path, data_dir: Path, report_dir: Path, predictions: li
     from .visualization import contact_sheet
 
     pipe = pipeline("composed-video-retrieval", model=str(model_dir), trust_remote_code=True)
+    labels = _clip_labels(data_dir)
     test_videos = sorted({r["query_video"] for r in predictions} | {v for r in predictions for v in r["valid_targets"]})
     gallery = pipe.index([str(data_dir / "videos" / f"{v}.mp4") for v in test_videos], progress=False)
     rng = np.random.default_rng(seed)
@@ -190,8 +206,10 @@ def _examples(model_dir: Path, data_dir: Path, report_dir: Path, predictions: li
         valid = set(record["valid_targets"])
         for answer in answers:
             answer["correct"] = answer["video_id"] in valid
+            answer["label"] = labels.get(answer["video_id"])
         sheet = contact_sheet(query_path, record["modification"], answers, report_dir / f"query_{record['query_id']}.png",
-                              title=f"query {record['query_id']}: {record['query_video']}")
+                              title=f"query {record['query_id']}: {record['query_video']}",
+                              query_label=labels.get(record["query_video"]), target_label=labels.get(record["target_video"]))
         examples.append({"query_id": record["query_id"], "query_video": record["query_video"],
                          "modification": record["modification"], "answers": answers, "contact_sheet": sheet.name})
         marks = " ".join("+" if a["correct"] else "." for a in answers)
@@ -235,14 +253,26 @@ def run_demo(output_dir: str | Path = "runs/demo", config: DemoConfig | None = N
     """Runs the main job into `output_dir` and returns the metrics written to `report/metrics.json`."""
     from transformers.utils import logging as hf_logging
 
+    config = config or DemoConfig()
+    hf_logging.set_verbosity_error()
+    # No "Loading weights" / "Writing model shards" bar for each of the ~40 loads and saves: the training runs
+    # show one bar each.
+    bars_were_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return _run_demo(output_dir, config)
+    finally:
+        if bars_were_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _run_demo(output_dir: str | Path, config: DemoConfig) -> dict:
     from .data.synthetic import SyntheticConfig, build_synthetic_benchmark
     from .model_card import write_model_card
     from .modeling_tfcovr import TFCoVRModel
     from .pipeline_tfcovr import save_for_pipeline
     from .processing_tfcovr import TFCoVRProcessor
 
-    config = config or DemoConfig()
-    hf_logging.set_verbosity_error()
     output_dir = Path(output_dir)
     report_dir = output_dir / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -257,8 +287,9 @@ def run_demo(output_dir: str | Path = "runs/demo", config: DemoConfig | None = N
     started = timer.step("build synthetic benchmark", started)
 
     stage1 = {}
+    _banner(f"2/6 stage 1: AIM video encoder on the {stats['num_labels']} fine-grained labels")
     for name, frames in (("temporal", config.num_frames), ("single_frame", 1)):
-        _banner(f"2/6 stage 1 ({name}, {frames} frame{'s' if frames > 1 else ''} per clip)")
+        _subheader(f"{name.replace('_', ' ')} encoder, {frames} frame{'s' if frames > 1 else ''} per clip")
         stage1[name] = _stage1(config, data_dir, output_dir / f"stage1_{name}", frames)
         print(f"    validation accuracy {stage1[name].get('eval_accuracy', float('nan')) * 100:.1f} %", flush=True)
         started = timer.step(f"stage 1 {name}", started)
@@ -269,8 +300,9 @@ def run_demo(output_dir: str | Path = "runs/demo", config: DemoConfig | None = N
     started = timer.step("extract embeddings", started)
 
     stage2 = {}
+    _banner("4/6 stage 2: text projection + combiner with HN-NCE")
     for name in stage1:
-        _banner(f"4/6 stage 2 ({name} encoder)")
+        _subheader(f"on the {name.replace('_', ' ')} encoder's embeddings")
         stage2[name] = _stage2(config, data_dir, output_dir / f"stage1_{name}", embeddings[name], output_dir / f"stage2_{name}")
         print(f"    validation mAP@10 {stage2[name].get('eval_map@10', float('nan')):.2f}", flush=True)
         started = timer.step(f"stage 2 {name}", started)

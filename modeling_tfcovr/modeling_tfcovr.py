@@ -688,6 +688,17 @@ class TFCoVRModel(TFCoVRPreTrainedModel):
         if self.config.freeze_text_encoder:
             self.text_model.requires_grad_(False)
 
+    def train(self, mode: bool = True) -> TFCoVRModel:
+        """Like `nn.Module.train`, except that frozen encoders stay in evaluation mode: they compute the same
+        features (no dropout, no drop path) in training as in evaluation and in the pipeline."""
+        super().train(mode)
+        if mode:
+            if self.config.freeze_vision_encoder:
+                self.vision_model.eval()
+            if self.config.freeze_text_encoder:
+                self.text_model.eval()
+        return self
+
     # -- encoders --------------------------------------------------------------------------
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:

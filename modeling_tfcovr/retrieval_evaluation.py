@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .errors import DataFormatError
+from .eval_mode import eval_mode
 from .metrics import compute_retrieval_metrics, official_retrieval_metrics
 from .official_protocol import official_gallery_ids, official_rankings
 from .retrieval_index import RetrievalIndex, SearchResult
@@ -202,12 +203,17 @@ def make_retrieval_compute_metrics(
 def encode_texts(
     model: RetrievalModel, processor: TFCoVRProcessor, texts: Sequence[str], batch_size: int = 256
 ) -> torch.Tensor:
-    """`model.encode_text` of every text (normalised and tokenised by `processor`), `(N, text_dim)`."""
+    """`model.encode_text` of every text (normalised and tokenised by `processor`), `(N, text_dim)`.
+
+    Computed in evaluation mode whatever the model's mode (the training mode is restored afterwards): these are
+    the features a frozen encoder gives, the same in training, model selection, evaluation and the pipeline.
+    """
     device = next(model.parameters()).device
     outputs = []
-    for start in range(0, len(texts), batch_size):
-        batch = processor(text=list(texts[start : start + batch_size]))
-        outputs.append(model.encode_text(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu())
+    with eval_mode(model):
+        for start in range(0, len(texts), batch_size):
+            batch = processor(text=list(texts[start : start + batch_size]))
+            outputs.append(model.encode_text(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu())
     return torch.cat(outputs) if outputs else torch.empty(0, model.config.text_embed_dim)
 
 
@@ -240,13 +246,14 @@ def query_embeddings_by_method(
     """
     import torch.nn.functional as F
 
-    model.eval()
     device = next(model.parameters()).device
     video = query_video_embeds.to(device).float()
-    text = model.get_text_features(text_embeds=text_embeds.to(device))
+    with eval_mode(model):
+        text = model.get_text_features(text_embeds=text_embeds.to(device))
+        composed = model.get_query_features(query_video_embeds=video, text_embeds=text_embeds.to(device))
     normalised_video = F.normalize(video, dim=-1)
     return {
-        "tfcovr": model.get_query_features(query_video_embeds=video, text_embeds=text_embeds.to(device)).cpu(),
+        "tfcovr": composed.cpu(),
         "text_only": text.float().cpu(),
         "video_only": normalised_video.cpu(),
         "average": F.normalize(normalised_video + text.float(), dim=-1).cpu(),

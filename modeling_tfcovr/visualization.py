@@ -16,6 +16,16 @@ from .video_processing_tfcovr import segment_frame_indices
 CORRECT, WRONG, BACKGROUND, INK = (40, 170, 60), (200, 40, 40), (255, 255, 255), (20, 20, 20)
 
 
+def describe_label(label: str) -> str:
+    """`"floor/salto/1.5/cw"` -> `"floor, salto, 1.5 turns, cw"` (the synthetic gym's labels); other labels as
+    they are."""
+    parts = label.split("/")
+    if len(parts) != 4:
+        return label
+    apparatus, element, rotations, direction = parts
+    return f"{apparatus}, {element}, {rotations} turns, {direction}"
+
+
 def frame_strip(path: str | os.PathLike, num_frames: int = 8, scale: int = 3) -> Image.Image:
     """`num_frames` frames of a video (middle of equal segments) side by side, enlarged `scale` times."""
     frames = read_frames(path, lambda total: segment_frame_indices(total, num_frames, "middle"))
@@ -32,25 +42,37 @@ def contact_sheet(
     num_frames: int = 8,
     scale: int = 3,
     title: str = "",
+    query_label: str | None = None,
+    target_label: str | None = None,
 ) -> Path:
     """Draws one query and its ranked results into a PNG.
 
     Args:
-        results: best first, each `{"path", "video_id", "score", "correct"}`.
+        results: best first, each `{"path", "video_id", "score", "correct"}` and optionally `"label"`, written next
+            to the correct/wrong mark so that a reader sees why a result is wrong.
+        query_label / target_label: the query's label and the label the modification asks for (shown in the header).
+            Labels of the synthetic gym (`"floor/salto/1.5/cw"`) are written out as apparatus, element, rotations
+            and direction.
     """
     font = ImageFont.load_default()
     query = frame_strip(query_path, num_frames, scale)
     rows = [frame_strip(result["path"], num_frames, scale) for result in results]
-    label_height, border = 16, 4
-    width = max([query.width, *(row.width for row in rows)]) + 2 * border + 170
-    height = (label_height * 3 + query.height + sum(row.height + 2 * border + 2 for row in rows) + 2 * label_height)
+    label_height, border, text_width = 16, 4, 260
+    header = [title or f"query: {Path(query_path).stem}"]
+    if query_label:
+        header.append(f"query label: {describe_label(query_label)}")
+    header.append(f'modification: "{modification}"')
+    if target_label:
+        header.append(f"wanted: {describe_label(target_label)}")
+    width = max([query.width, *(row.width for row in rows)]) + 2 * border + text_width
+    height = (label_height * (len(header) + 1) + query.height + sum(row.height + 2 * border + 2 for row in rows)
+              + 2 * label_height)
     sheet = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     y = 2
-    draw.text((border, y), title or f"query: {Path(query_path).stem}", fill=INK, font=font)
-    y += label_height
-    draw.text((border, y), f'modification: "{modification}"', fill=INK, font=font)
-    y += label_height
+    for line in header:
+        draw.text((border, y), line, fill=INK, font=font)
+        y += label_height
     sheet.paste(query, (border, y))
     y += query.height + label_height
     draw.text((border, y - label_height + 2), "top results (green = a valid target):", fill=INK, font=font)
@@ -59,8 +81,11 @@ def contact_sheet(
         draw.rectangle([0, y, row.width + 2 * border - 1, y + row.height + 2 * border - 1], fill=colour)
         sheet.paste(row, (border, y + border))
         mark = "correct" if result.get("correct") else "wrong"
-        draw.text((row.width + 3 * border, y + border), f"#{rank} {result['video_id']}", fill=INK, font=font)
-        draw.text((row.width + 3 * border, y + border + 12), f"score {result['score']:.3f} ({mark})", fill=colour, font=font)
+        x = row.width + 3 * border
+        draw.text((x, y + border), f"#{rank} {mark.upper()}  score {result['score']:.3f}", fill=colour, font=font)
+        if result.get("label"):
+            draw.text((x, y + border + 12), describe_label(result["label"]), fill=INK, font=font)
+        draw.text((x, y + border + 24), result["video_id"], fill=INK, font=font)
         y += row.height + 2 * border + 2
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,4 +93,4 @@ def contact_sheet(
     return output_path
 
 
-__all__ = ["contact_sheet", "frame_strip"]
+__all__ = ["contact_sheet", "describe_label", "frame_strip"]

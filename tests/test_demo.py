@@ -21,12 +21,19 @@ def test_quick_demo_writes_the_report(tmp_path):
                             capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-4000:]
     assert "| tfcovr |" in result.stdout and "| tfcovr_single_frame |" in result.stdout
+    # console: no bar per load/save, no dictionaries of logged values, every stage header once
+    assert "Loading weights" not in result.stderr + result.stdout
+    assert "Writing model shards" not in result.stderr + result.stdout
+    assert "{'loss'" not in result.stdout and "eval_samples_per_second" not in result.stdout
+    assert all(result.stdout.count(f"=== {n}/6") == 1 for n in range(1, 7)), result.stdout
+    assert "val acc" in result.stdout and "val mAP@10" in result.stdout
     report = tmp_path / "report"
     metrics = json.loads((report / "metrics.json").read_text())
     assert set(metrics["results"]) == {"tfcovr", "tfcovr_single_frame", "text_only", "video_only", "average"}
     assert metrics["timings_seconds"]["total"] > 0 and len(metrics["examples"]) == 2
     assert "| tfcovr |" in (report / "report.md").read_text()
     for example in metrics["examples"]:
+        assert all(answer["label"] and answer["label"].count("/") == 3 for answer in example["answers"])
         with Image.open(report / example["contact_sheet"]) as sheet:
             assert sheet.format == "PNG" and sheet.width > 200 and sheet.height > 200
             colours = sheet.convert("RGB").getcolors(maxcolors=1 << 20)

@@ -74,3 +74,77 @@ def test_two_processes_with_gathered_negatives_equal_one_process_with_twice_the_
     for key in one:
         if key.startswith(("combiner.", "text_projection.")):
             torch.testing.assert_close(one[key], two[key], atol=1e-4, rtol=1e-3)  # float summation order differs
+
+
+def test_accelerate_launch_two_cpu_processes_trains_like_one_process(world, tmp_path):
+    # `accelerate launch --multi_gpu --num_processes 2` with `use_cpu` in the training arguments: two MULTI_CPU
+    # processes over gloo (a config file with `distributed_type: MULTI_CPU` alone starts one process).
+    common = dict(max_steps=3, logging_strategy="steps", logging_steps=1, eval_strategy="no", num_train_epochs=1,
+                  learning_rate=1e-2)
+    single = _run([sys.executable, str(SCRIPT), *stage2_arguments(world, tmp_path / "one", per_device_train_batch_size=16,
+                                                                  **common)], cwd=tmp_path)
+    assert single.returncode == 0, single.stderr[-3000:]
+    launched = _run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                     "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                     "--main_process_port", "29519", str(SCRIPT),
+                     *stage2_arguments(world, tmp_path / "two", per_device_train_batch_size=8, **common)], cwd=tmp_path)
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    # Equal losses at 8 triplets per process only if two processes ran, each seeing the other's negatives.
+    one_losses = [h["loss"] for h in _history(tmp_path / "one") if "loss" in h]
+    two_losses = [h["loss"] for h in _history(tmp_path / "two") if "loss" in h]
+    assert len(one_losses) == len(two_losses) == 3
+    for a, b in zip(one_losses, two_losses):
+        assert abs(a - b) < 1e-5, (one_losses, two_losses)
+    one = load_file(tmp_path / "one" / "model.safetensors")
+    two = load_file(tmp_path / "two" / "model.safetensors")
+    for key in one:
+        if key.startswith(("combiner.", "text_projection.")):
+            torch.testing.assert_close(one[key], two[key], atol=1e-4, rtol=1e-3)  # float summation order differs
+
+
+# A frozen text encoder with heavy dropout: in training mode every forward pass gives other features, so any place
+# that computes cached text features outside evaluation mode makes the Trainer's numbers differ from evaluate.py's.
+DROPOUT_TEXT_CONFIG = dict(model_type="bert", hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                           num_attention_heads=2, max_position_embeddings=16, hidden_dropout_prob=0.5,
+                           attention_probs_dropout_prob=0.5)
+
+
+def test_trainer_validation_equals_evaluate_script_on_the_saved_model(world, tmp_path):
+    (tmp_path / "text.json").write_text(json.dumps(DROPOUT_TEXT_CONFIG))
+    metrics = load_script("train_retrieval").main(stage2_arguments(
+        world, tmp_path / "run", text_config_json=tmp_path / "text.json", train_text_encoder=False, num_train_epochs=2))
+    saved = load_file(tmp_path / "run" / "model.safetensors")
+    assert any(key.startswith("text_model.") for key in saved)  # the frozen text encoder is part of the model
+    report = load_script("evaluate").main(["--model", str(tmp_path / "run"), "--triplets", str(world["triplets"]),
+                                           "--split", "val", "--embeddings", str(world["embeddings"]),
+                                           "--output-dir", str(tmp_path / "eval")])
+    evaluated = report["results"]["tfcovr"]
+    assert set(evaluated) == {f"{m}@{k}" for m in ("map", "recall") for k in (5, 10, 25, 50)}
+    for key, value in evaluated.items():
+        assert metrics[f"eval_{key}"] == pytest.approx(value, abs=1e-6), key
+
+
+def test_frozen_encoders_stay_in_eval_mode_and_caching_restores_the_mode(world, tmp_path):
+    from modeling_tfcovr.retrieval_evaluation import encode_texts
+    from modeling_tfcovr.training.stage2 import RetrievalModelArguments, build_retrieval_model
+
+    (tmp_path / "text.json").write_text(json.dumps(DROPOUT_TEXT_CONFIG))
+    model, processor = build_retrieval_model(
+        RetrievalModelArguments(vision_model_path=str(world["vision"]), text_config_json=str(tmp_path / "text.json"),
+                                combiner_projection_dim=8, combiner_hidden_dim=8), ["one more", "two more"])
+    model.train()
+    assert model.training and model.combiner.training
+    assert not model.text_model.training and not any(m.training for m in model.text_model.modules())
+    assert not model.vision_model.training
+    first = encode_texts(model, processor, ["one more", "two more"])
+    # the same features twice, and those of the model in eval mode; the modes are as before
+    torch.testing.assert_close(encode_texts(model, processor, ["one more", "two more"]), first, rtol=0, atol=0)
+    assert model.training and model.combiner.training and not model.text_model.training
+    with torch.no_grad():
+        batch = processor(text=["one more", "two more"])
+        model.eval()
+        torch.testing.assert_close(model.encode_text(batch["input_ids"], batch["attention_mask"]), first, rtol=0, atol=0)
+        # a text encoder left in training mode would draw dropout masks: other features (so the test can fail)
+        model.text_model.train()
+        noisy = model.encode_text(batch["input_ids"], batch["attention_mask"])
+    assert (noisy - first).abs().max() > 1e-3

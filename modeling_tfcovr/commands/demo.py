@@ -3,6 +3,13 @@ evaluation with baselines, pipeline, report). Run it through `make demo`, which 
 environment first.
 
     python scripts/demo.py --seed 0 --output-dir runs/demo
+
+Several seeds, each a full job in <output-dir>/seed-<seed>, and a robustness table (mean, min, max of every
+metric and of stage-1 accuracy) in <output-dir>/robustness.md:
+
+    python scripts/demo.py --seeds 0 1 2 3 4 --output-dir runs/seeds
+
+`--collect RUN_DIR...` writes the table of the finished seeds of such folders (e.g. sweeps run side by side).
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ QUICK = dict(stage1_epochs=1, stage2_epochs=1, num_frames=4, hidden_size=32, int
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", help="run the job once per seed and write a robustness table")
+    parser.add_argument("--collect", nargs="+", metavar="RUN_DIR",
+                        help="only write the robustness table of the finished seeds of these --seeds output folders")
     parser.add_argument("--output-dir", default="runs/demo")
     parser.add_argument("--stage1-epochs", type=float, help="override the stage-1 epochs")
     parser.add_argument("--stage2-epochs", type=float, help="override the stage-2 epochs")
@@ -35,6 +45,14 @@ def main(argv: list[str] | None = None) -> dict:
     for name in ("stage1_epochs", "stage2_epochs", "num_frames", "text_model"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
+    if args.collect:
+        from ..robustness import collect_seeds
+
+        return collect_seeds(args.collect, args.output_dir)
+    if args.seeds:
+        from ..robustness import run_seeds
+
+        return run_seeds(args.output_dir, DemoConfig(**options), args.seeds)
     return run_demo(args.output_dir, DemoConfig(**options))
 
 

@@ -20,6 +20,7 @@ import torch
 
 from ..data.embeddings import embeddings_schema, write_embeddings_parquet
 from ..errors import TFCoVRError
+from ..eval_mode import eval_mode
 from ..io_utils import atomic_path, atomic_write
 from ..video_io import DEFAULT_VIDEO_BACKEND, dataset_videos, read_frames, video_name
 from ..video_processing_tfcovr import TFCoVRVideoProcessor, segment_frame_indices, to_rgb_frames
@@ -83,7 +84,6 @@ def embed_videos(
     """
     from tqdm.auto import tqdm
 
-    vision_model.eval()
     device = next(vision_model.parameters()).device
     # "random" is the training mode; extraction always samples deterministically.
     mode = "middle" if video_processor.sampling_mode == "random" else video_processor.sampling_mode
@@ -91,16 +91,20 @@ def embed_videos(
     dataset = _DecodedVideos(paths, video_processor.num_frames, mode, video_processor.video_backend)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=_keep_items)
     kept_ids, outputs, failures = [], [], []
-    for batch in tqdm(loader, desc="embedding videos", disable=not progress, unit="batch"):
-        good = [(index, frames) for index, frames, error in batch if error is None]
-        failures += [{"video_id": video_ids[i], "path": video_name(dataset.paths[i]), "error": e}
-                     for i, _, e in batch if e is not None]
-        if not good:
-            continue
-        pixels = video_processor([frames for _, frames in good], do_sample_frames=False, return_tensors="pt")["pixel_values_videos"]
-        embeds = vision_model(pixels.to(device=device, dtype=next(vision_model.parameters()).dtype)).pooler_output
-        outputs.append(embeds.float().cpu().numpy())
-        kept_ids += [video_ids[index] for index, _ in good]
+    # Evaluation mode for the embeddings, and the encoder's modes restored afterwards (stage 2 may call this on an
+    # encoder that is training).
+    with eval_mode(vision_model):
+        for batch in tqdm(loader, desc="embedding videos", disable=not progress, unit="batch"):
+            good = [(index, frames) for index, frames, error in batch if error is None]
+            failures += [{"video_id": video_ids[i], "path": video_name(dataset.paths[i]), "error": e}
+                         for i, _, e in batch if e is not None]
+            if not good:
+                continue
+            pixels = video_processor([frames for _, frames in good], do_sample_frames=False,
+                                     return_tensors="pt")["pixel_values_videos"]
+            embeds = vision_model(pixels.to(device=device, dtype=next(vision_model.parameters()).dtype)).pooler_output
+            outputs.append(embeds.float().cpu().numpy())
+            kept_ids += [video_ids[index] for index, _ in good]
     dim = vision_model.config.hidden_size
     return kept_ids, np.concatenate(outputs) if outputs else np.zeros((0, dim), np.float32), failures
 

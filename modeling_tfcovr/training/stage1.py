@@ -20,6 +20,7 @@ from ..video_io import DEFAULT_VIDEO_BACKEND, dataset_videos, resolve_relative_v
 from ..video_processing_tfcovr import TFCoVRVideoProcessor
 from .checkpoints import resolve_resume, write_log_history
 from .data import VideoClipDataset, VideoCollator
+from .progress import use_compact_progress
 from .runtime import prepare_cpu_training
 
 logger = logging.getLogger(__name__)
@@ -224,6 +225,7 @@ def train_classifier(
         model=model, args=training_args, train_dataset=train_dataset, eval_dataset=eval_dataset,
         data_collator=VideoCollator(video_processor), compute_metrics=accuracy_metrics,
     )
+    use_compact_progress(trainer)
     trainer.train(resume_from_checkpoint=resolve_resume(training_args))
     metrics = trainer.evaluate() if eval_dataset is not None else {}
     if trainer.is_world_process_zero():

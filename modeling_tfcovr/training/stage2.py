@@ -33,6 +33,7 @@ from ..video_processing_tfcovr import TFCoVRVideoProcessor
 from .checkpoints import resolve_resume, write_log_history
 from .data import EmbeddingTripletDataset, TripletCollator, VideoTripletDataset, rows_for_ids
 from .extract import embed_videos
+from .progress import use_compact_progress
 from .runtime import prepare_cpu_training
 
 logger = logging.getLogger(__name__)
@@ -234,6 +235,7 @@ def train_retrieval(
         data_collator=TripletCollator(processor),
         compute_metrics=make_retrieval_compute_metrics(evaluation, gallery, k_values) if eval_dataset is not None else None,
     )
+    use_compact_progress(trainer)
     trainer.train(resume_from_checkpoint=resolve_resume(training_args))
     metrics = trainer.evaluate() if eval_dataset is not None else {}
     if trainer.is_world_process_zero():
