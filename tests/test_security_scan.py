@@ -53,6 +53,9 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("modeling_tfcovr/safe_pickle.py", "RestrictedUnpickler", "pickle.Unpickler subclass"):
         "the FineDiving annotation pickles: find_class admits no global but four numpy array builders (allow_numpy), "
         "so a __reduce__ payload is refused before anything runs; no opt-in needed",
+    ("modeling_tfcovr/commands/check_gpu.py", "_pipeline_answers", "trust_remote_code=True"):
+        "the GPU check loads, through pipeline(...), the model folder it has just trained and saved itself in its own "
+        "temporary folder; the code it trusts is the project's own, written there by save_for_pipeline",
     ("modeling_tfcovr/demo.py", "_examples", "trust_remote_code=True"):
         "the demo reloads, through pipeline(...), the model folder it has just trained and saved itself, to show the "
         "hub loading path; the code it trusts is the project's own, written there by save_for_pipeline",
