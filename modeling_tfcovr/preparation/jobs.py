@@ -10,6 +10,7 @@ killed runs (`.<clip id>.tmp<pid>.mp4`, whose process is gone) are deleted when 
 
 from __future__ import annotations
 
+import argparse
 import ast
 import csv
 import json
@@ -165,6 +166,27 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     if not sep or not index.isdigit() or not count.isdigit() or not 0 <= int(index) < int(count):
         raise ValueError(f"--shard expects I/N with 0 <= I < N, got {text!r}")
     return int(index), int(count)
+
+
+def add_job_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
+    """The options every preparation command shares: `--workers`, `--only-ids`, `--shard`, `--no-progress`."""
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--only-ids", type=Path, nargs="+", default=None,
+                        help=f"{verb} only these clips: text files of ids (one a line), TF-CoVR CSVs or stage-1 tables")
+    parser.add_argument("--shard", default=None, metavar="I/N",
+                        help="only the I-th of N disjoint parts (0 <= I < N), e.g. one per machine")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def job_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
+    """`workers`, `only_ids`, `progress` and `shard` from the options of [`add_job_arguments`] (a bad `--shard`
+    ends in the parser's usage error)."""
+    try:
+        shard = parse_shard(args.shard)
+    except ValueError as error:
+        parser.error(str(error))
+    only_ids = set().union(*(read_id_list(path) for path in args.only_ids)) if args.only_ids else None
+    return {"workers": args.workers, "only_ids": only_ids, "progress": not args.no_progress, "shard": shard}
 
 
 def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
