@@ -246,12 +246,14 @@ def _save_artifact(path: Path) -> None:
 
 @pytest.mark.slow
 def test_app_in_a_headless_browser_shows_the_pipelines_results(server, browser, app_data, expected, tmp_path):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, 60)
+    # Gradio re-renders components (and toasts come and go) while a condition is being read: retry on stale elements.
+    wait = WebDriverWait(browser, 60, ignored_exceptions=(StaleElementReferenceException,))
     browser.get(server)
     wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "#query-id input"))).click()
     wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, f'#query-id li[aria-label="{QUERY}"]'))).click()
