@@ -53,22 +53,25 @@ def _run(command: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, **kwargs)
 
 
-def test_two_processes_with_gathered_negatives_equal_one_process_with_twice_the_batch(world, tmp_path):
+def _train_one_process_with_the_double_batch(world, tmp_path: Path) -> dict:
+    """Three steps of one process with 16 triplets into `tmp_path/one`; returns the settings the two-process run
+    must share."""
     common = dict(max_steps=3, logging_strategy="steps", logging_steps=1, eval_strategy="no", num_train_epochs=1,
                   learning_rate=1e-2)
     single = _run([sys.executable, str(SCRIPT), *stage2_arguments(world, tmp_path / "one", per_device_train_batch_size=16,
                                                                   **common)], cwd=tmp_path)
     assert single.returncode == 0, single.stderr[-3000:]
-    double = _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-                   str(SCRIPT), *stage2_arguments(world, tmp_path / "two", per_device_train_batch_size=8,
-                                                  ddp_backend="gloo", **common)], cwd=tmp_path)
-    assert double.returncode == 0, double.stderr[-3000:]
+    return common
+
+
+def _assert_two_processes_trained_like_one(tmp_path: Path) -> None:
+    """Every step's loss within 1e-5 and, with the same gradients at every step, the same weights after three
+    optimizer steps (`tmp_path/one` against `tmp_path/two`)."""
     one_losses = [h["loss"] for h in _history(tmp_path / "one") if "loss" in h]
     two_losses = [h["loss"] for h in _history(tmp_path / "two") if "loss" in h]
     assert len(one_losses) == len(two_losses) == 3
     for a, b in zip(one_losses, two_losses):
         assert abs(a - b) < 1e-5, (one_losses, two_losses)
-    # Same gradients at every step -> the same weights after three optimizer steps.
     one = load_file(tmp_path / "one" / "model.safetensors")
     two = load_file(tmp_path / "two" / "model.safetensors")
     for key in one:
@@ -76,30 +79,26 @@ def test_two_processes_with_gathered_negatives_equal_one_process_with_twice_the_
             torch.testing.assert_close(one[key], two[key], atol=1e-4, rtol=1e-3)  # float summation order differs
 
 
+def test_two_processes_with_gathered_negatives_equal_one_process_with_twice_the_batch(world, tmp_path):
+    common = _train_one_process_with_the_double_batch(world, tmp_path)
+    double = _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+                   str(SCRIPT), *stage2_arguments(world, tmp_path / "two", per_device_train_batch_size=8,
+                                                  ddp_backend="gloo", **common)], cwd=tmp_path)
+    assert double.returncode == 0, double.stderr[-3000:]
+    _assert_two_processes_trained_like_one(tmp_path)
+
+
 def test_accelerate_launch_two_cpu_processes_trains_like_one_process(world, tmp_path):
     # `accelerate launch --multi_gpu --num_processes 2` with `use_cpu` in the training arguments: two MULTI_CPU
     # processes over gloo (a config file with `distributed_type: MULTI_CPU` alone starts one process).
-    common = dict(max_steps=3, logging_strategy="steps", logging_steps=1, eval_strategy="no", num_train_epochs=1,
-                  learning_rate=1e-2)
-    single = _run([sys.executable, str(SCRIPT), *stage2_arguments(world, tmp_path / "one", per_device_train_batch_size=16,
-                                                                  **common)], cwd=tmp_path)
-    assert single.returncode == 0, single.stderr[-3000:]
+    common = _train_one_process_with_the_double_batch(world, tmp_path)
     launched = _run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                      "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                      "--main_process_port", "29519", str(SCRIPT),
                      *stage2_arguments(world, tmp_path / "two", per_device_train_batch_size=8, **common)], cwd=tmp_path)
     assert launched.returncode == 0, launched.stderr[-3000:]
     # Equal losses at 8 triplets per process only if two processes ran, each seeing the other's negatives.
-    one_losses = [h["loss"] for h in _history(tmp_path / "one") if "loss" in h]
-    two_losses = [h["loss"] for h in _history(tmp_path / "two") if "loss" in h]
-    assert len(one_losses) == len(two_losses) == 3
-    for a, b in zip(one_losses, two_losses):
-        assert abs(a - b) < 1e-5, (one_losses, two_losses)
-    one = load_file(tmp_path / "one" / "model.safetensors")
-    two = load_file(tmp_path / "two" / "model.safetensors")
-    for key in one:
-        if key.startswith(("combiner.", "text_projection.")):
-            torch.testing.assert_close(one[key], two[key], atol=1e-4, rtol=1e-3)  # float summation order differs
+    _assert_two_processes_trained_like_one(tmp_path)
 
 
 # A frozen text encoder with heavy dropout: in training mode every forward pass gives other features, so any place
