@@ -212,7 +212,8 @@ def _enclosing_scope(tree: ast.AST, line: int) -> str:
             child for node in nodes for child in ast.iter_child_nodes(node)
             if getattr(child, "lineno", None) is not None and child.lineno <= line <= child.end_lineno
         ]
-        scope += [node.name for node in inner if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]
+        definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        scope += [node.name for node in inner if isinstance(node, definitions)]
         nodes = inner
     return ".".join(scope) or "<module>"
 
@@ -247,7 +248,9 @@ UNSAFE_SNIPPETS = {
     "import yaml\nyaml.unsafe_load(text)": "yaml.load without a safe loader",
     "import yaml\nyaml.full_load(text)": "yaml.load without a safe loader",
     "import numpy as np\nnp.load(p, allow_pickle=True)": "numpy.load with allow_pickle",
-    "from transformers import AutoModel\nAutoModel.from_pretrained(p, trust_remote_code=True)": "trust_remote_code=True",
+    "from transformers import AutoModel\nAutoModel.from_pretrained(p, trust_remote_code=True)": (
+        "trust_remote_code=True"
+    ),
     "pipeline('x', model=p, **{'trust_remote_code': True})": "trust_remote_code=True",
     "AutoConfig.from_pretrained(p, trust_remote_code=trust)": "trust_remote_code=True",
 }
@@ -332,7 +335,8 @@ def test_ruff_leaves_safe_calls_alone(tmp_path):
 
 @needs_ruff
 def test_a_noqa_comment_does_not_hide_a_place_from_the_allow_list(tmp_path):
-    (tmp_path / "loader.py").write_text("import pickle\n\n\ndef read(f):\n    return pickle.load(f)  # noqa: S301  (why)\n")
+    source = "import pickle\n\n\ndef read(f):\n    return pickle.load(f)  # noqa: S301  (why)\n"
+    (tmp_path / "loader.py").write_text(source)
     assert ruff_security_findings([tmp_path], cwd=tmp_path, ignore_noqa=False) == []  # `ruff check .` passes
     assert [diagnostic["code"] for diagnostic in ruff_security_findings([tmp_path], cwd=tmp_path)] == ["S301"]
 
