@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed-$(DEPS_HASH)
 CHECKOUT_STAMP := $(VENV)/.checkout-$(shell printf '%s' "$(CURDIR)" | sha256sum | cut -c1-12)
 ARGS ?=
 
-.PHONY: install test test-slow demo app lint check-gpu
+.PHONY: install test test-slow demo app lint format-check check-gpu
 
 # Each step's failure stops make with pip's own error message (quiet only on success); the stamp is written last.
 $(STAMP):
@@ -55,6 +55,10 @@ app: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# ruff's formatter is the project's style (pyproject.toml, [tool.ruff.format]); CI runs this after lint.
+format-check: install
+	$(VENV)/bin/ruff format --check .
 
 # The CUDA paths against the CPU path on tiny data, and the GPU timings (a dry run on CPU-only machines).
 check-gpu: install

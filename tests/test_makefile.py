@@ -158,3 +158,14 @@ def test_a_failed_install_in_a_real_venv_stops_make_with_pips_error(tmp_path):
     assert result.returncode != 0
     assert "ERROR:" in result.stderr and "pip install" in result.stdout
     assert (venv / "bin" / "python").exists() and not list(venv.glob(".installed-*"))
+
+
+def test_format_check_runs_ruffs_formatter_check_and_ci_runs_it(tmp_path):
+    venv = _venv(tmp_path / "venv")
+    checkout = _checkout(tmp_path / "clone")
+    result = subprocess.run(["make", "--no-print-directory", "format-check", f"VENV={venv}"], cwd=checkout,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert (venv / "calls.log").read_text().splitlines()[-1] == "ruff format --check ."
+    ci = (ROOT / ".ci/run").read_text()
+    assert ci.index('make lint VENV="$venv"') < ci.index('make format-check VENV="$venv"') < ci.index('make test VENV="$venv"')
