@@ -1,27 +1,35 @@
 # The two commands of the README:  `make demo` (the main job) and `make test`.
-# Both create the virtual environment in $(VENV) on first use (torch first, then the package).
+# Both create the virtual environment in $(VENV) on first use (torch from requirements-torch.txt, then the package).
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
-DEPS_HASH := $(shell cat setup.cfg pyproject.toml | sha256sum | cut -c1-12)
+# One dependency hash for this Makefile and CI (.ci/run): setup.cfg, pyproject.toml and requirements-torch.txt.
+DEPS_HASH := $(shell .ci/deps_hash)
+ifeq ($(DEPS_HASH),)
+$(error .ci/deps_hash printed no dependency hash)
+endif
 STAMP := $(VENV)/.installed-$(DEPS_HASH)
 # The editable install points the venv at one checkout; this stamp names the checkout (a cached venv may come from
 # another clone), so that a target re-installs only when the venv points elsewhere or the dependencies changed.
 CHECKOUT_STAMP := $(VENV)/.checkout-$(shell printf '%s' "$(CURDIR)" | sha256sum | cut -c1-12)
 ARGS ?=
 
-.PHONY: install test test-slow demo app lint check-gpu
+.PHONY: install test test-slow demo app lint format-check check-gpu
 
+# Each step's failure stops make with pip's own error message (quiet only on success); the stamp is written last.
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -r requirements-torch.txt
+	$(PY) -m pip install -q -c requirements-torch.txt -e ".[dev]"
+	@rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
+# pip's output goes to a log to keep a re-pointing quiet; on failure the log is printed and make stops.
 $(CHECKOUT_STAMP): $(STAMP)
 	@$(PY) -m pip install -q --no-deps --no-build-isolation -e . > $(VENV)/.editable-install.log 2>&1 \
-		|| { cat $(VENV)/.editable-install.log; exit 1; }
+		|| { status=$$?; cat $(VENV)/.editable-install.log >&2; \
+		     echo "error: pip install -e . exited $$status (log: $(VENV)/.editable-install.log)" >&2; exit 1; }
 	@rm -f $(VENV)/.checkout-*
 	@touch $@
 	@echo "$(VENV) now runs this checkout ($(CURDIR))"
@@ -47,6 +55,10 @@ app: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# ruff's formatter is the project's style (pyproject.toml, [tool.ruff.format]); CI runs this after lint.
+format-check: install
+	$(VENV)/bin/ruff format --check .
 
 # The CUDA paths against the CPU path on tiny data, and the GPU timings (a dry run on CPU-only machines).
 check-gpu: install

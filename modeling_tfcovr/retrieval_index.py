@@ -99,8 +99,7 @@ class RetrievalIndex:
             becomes the index's storage instead of being copied (for galleries too large to hold twice).
 
     Raises:
-        DataFormatError: on a wrong shape, a row with NaN/inf or (with `normalize`) zero norm, naming its video id;
-            on repeated or non-string video ids; on a `paths` list of the wrong length.
+        DataFormatError: where [`GalleryStore`], which validates and holds the gallery, raises it.
     """
 
     def __init__(

@@ -1,8 +1,12 @@
 """Untrusted files: nothing the project loads may run code unless the user opts in.
 
-An AST scan of `modeling_tfcovr/` and `scripts/` finds every call that can execute what it reads (unpickling,
-`torch.load` without `weights_only=True`, TorchScript, `eval` / `exec`, `yaml.load` without a safe loader, `numpy.load`
-with pickles, `trust_remote_code=True`) and fails on any that is not in the allow-list below. Every allow-listed place
+Two scans of `modeling_tfcovr/` and `scripts/` find every call that can execute what it reads. ruff's security rules
+(flake8-bandit, enabled in pyproject.toml and run by `make lint`) find unpickling (S301, S302), `eval` / `exec` (S307,
+S102), `yaml.load` without a safe loader (S506) and shell commands (S602, S604, S605); the AST scan below finds what
+ruff cannot express: `torch.load` without `weights_only=True`, TorchScript, `pickle.Unpickler` subclasses, the pickle
+loaders ruff does not know (`_pickle`, `cloudpickle`, `joblib`, `torch.package`), `yaml.unsafe_load` / `full_load`,
+`numpy.load` with pickles and `trust_remote_code=True`. Every finding of either (ruff's read with `--ignore-noqa`, so
+that a noqa comment does not hide a place from this test) must be in the allow-list below. Every allow-listed place
 is then called without its opt-in flag on a file that would run code when unpickled, and must refuse with
 `UntrustedFileError` without running it."""
 
@@ -10,7 +14,12 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib.util
+import json
 import pickle
+import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,6 +34,8 @@ from .conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCANNED = ("modeling_tfcovr", "scripts")
+HAS_RUFF = importlib.util.find_spec("ruff") is not None
+needs_ruff = pytest.mark.skipif(not HAS_RUFF, reason="needs ruff (pip install -e '.[dev]')")
 
 
 class Finding(NamedTuple):
@@ -33,13 +44,15 @@ class Finding(NamedTuple):
     function: str
     """Qualified name of the enclosing function or class (`<module>` at top level)."""
     kind: str
+    """What the AST scan found, or the code of ruff's rule (`S301`)."""
     line: int
 
 
-# (file, function, kind) -> why it is there and what guards it. Every entry must still be found by the scan, and
-# `test_allow_listed_places_refuse_without_the_opt_in_flag` checks the guard of each.
+# (file, function, kind) -> why it is there and what guards it. Every entry must still be found by a scan, and
+# `test_every_allow_listed_place_has_a_guard_test` checks that each has a guard test. A place that ruff finds also
+# carries a noqa comment with the rule's code and the reason in the source, so that `ruff check .` passes.
 ALLOWED: dict[tuple[str, str, str], str] = {
-    ("modeling_tfcovr/data/embeddings.py", "load_pickle_embeddings", "pickle.load"):
+    ("modeling_tfcovr/data/embeddings.py", "load_pickle_embeddings", "S301"):
         "the official TF-CoVR embeddings are a pickle stream; reached only with trust_pickle=True (--trust-pickle), "
         "UntrustedFileError before the file is opened otherwise",
     ("modeling_tfcovr/convert/loading.py", "load_checkpoint", "torch.load without weights_only=True"):
@@ -61,18 +74,17 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "hub loading path; the code it trusts is the project's own, written there by save_for_pipeline",
 }
 
-# Calls that deserialise with pickle (or equivalent), by fully qualified name.
+# Calls that deserialise with pickle (or equivalent) and that ruff's S301 / S302 do not know, by qualified name.
 _PICKLE_LOADERS = {
-    "pickle.load", "pickle.loads", "pickle.Unpickler", "_pickle.load", "_pickle.loads", "_pickle.Unpickler",
-    "cPickle.load", "cPickle.loads", "dill.load", "dill.loads", "cloudpickle.load", "cloudpickle.loads",
-    "joblib.load", "pandas.read_pickle", "shelve.open", "marshal.load", "marshal.loads", "torch.package.PackageImporter",
+    "_pickle.load", "_pickle.loads", "_pickle.Unpickler", "cPickle.load", "cPickle.loads", "cloudpickle.load",
+    "cloudpickle.loads", "joblib.load", "torch.package.PackageImporter",
 }
+# Unpickler classes: subclassing one makes a place that unpickles (ruff flags calls, not class definitions).
+_UNPICKLER_BASES = {"pickle.Unpickler", "_pickle.Unpickler", "cPickle.Unpickler", "dill.Unpickler"}
 _TORCH_LOADERS = {"torch.load", "torch.serialization.load"}
 _TORCHSCRIPT_LOADERS = {"torch.jit.load"}
-_CODE_RUNNERS = {"eval", "exec", "builtins.eval", "builtins.exec"}
+# yaml.load without a safe loader is ruff's S506; these never take a safe loader and S506 does not know them.
 _YAML_UNSAFE = {"yaml.unsafe_load", "yaml.full_load", "yaml.unsafe_load_all", "yaml.full_load_all"}
-_YAML_LOADERS = {"yaml.load", "yaml.load_all"}
-_SAFE_YAML_LOADERS = {"SafeLoader", "CSafeLoader", "BaseLoader", "CBaseLoader"}
 
 
 def _is_true(node: ast.AST | None) -> bool:
@@ -80,7 +92,8 @@ def _is_true(node: ast.AST | None) -> bool:
 
 
 class _Scanner(ast.NodeVisitor):
-    """Collects the risky calls of one module, resolving `import x as y` and `from x import y` aliases."""
+    """Collects the risky calls of one module that ruff cannot find, resolving `import x as y` and `from x import y`
+    aliases."""
 
     def __init__(self, file: str):
         self.file = file
@@ -128,7 +141,7 @@ class _Scanner(ast.NodeVisitor):
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         for base in node.bases:
-            if self._name(base) in _PICKLE_LOADERS:
+            if self._name(base) in _UNPICKLER_BASES:
                 self._report(node, "pickle.Unpickler subclass", scope=[*self.scope, node.name])
         self._scoped(node.name, node)
 
@@ -147,15 +160,8 @@ class _Scanner(ast.NodeVisitor):
             self._report(node, "torch.load without weights_only=True")
         elif name in _TORCHSCRIPT_LOADERS:
             self._report(node, "torch.jit.load")
-        elif name in _CODE_RUNNERS:
-            self._report(node, f"{name.split('.')[-1]}()")
         elif name in _YAML_UNSAFE:
             self._report(node, "yaml.load without a safe loader")
-        elif name in _YAML_LOADERS:
-            loader = keywords.get("Loader", node.args[1] if len(node.args) > 1 else None)
-            loader_name = (self._name(loader) or "").split(".")[-1] if loader is not None else ""
-            if loader_name not in _SAFE_YAML_LOADERS:
-                self._report(node, "yaml.load without a safe loader")
         elif name in {"numpy.load", "np.load"} and "allow_pickle" in keywords and not (
             isinstance(keywords["allow_pickle"], ast.Constant) and keywords["allow_pickle"].value is False
         ):
@@ -189,36 +195,85 @@ def scan_project() -> list[Finding]:
     return findings
 
 
+def ruff_security_findings(paths: list[Path], cwd: Path = ROOT, ignore_noqa: bool = True) -> list[dict]:
+    """ruff's diagnostics of the security rules (codes S...) on `paths`, with the project's configuration."""
+    command = [sys.executable, "-m", "ruff", "check", "--no-cache", "--exit-zero", "--output-format", "json",
+               "--config", str(ROOT / "pyproject.toml"), *(["--ignore-noqa"] if ignore_noqa else []), *map(str, paths)]
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120, check=True)
+    return [diagnostic for diagnostic in json.loads(result.stdout) if re.fullmatch(r"S\d+", diagnostic["code"] or "")]
+
+
+def _enclosing_scope(tree: ast.AST, line: int) -> str:
+    """Qualified name of the innermost function or class around `line` (`<module>` at top level)."""
+    scope: list[str] = []
+    nodes = [tree]
+    while nodes:
+        inner = [
+            child for node in nodes for child in ast.iter_child_nodes(node)
+            if getattr(child, "lineno", None) is not None and child.lineno <= line <= child.end_lineno
+        ]
+        definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        scope += [node.name for node in inner if isinstance(node, definitions)]
+        nodes = inner
+    return ".".join(scope) or "<module>"
+
+
+def ruff_project_findings() -> list[Finding]:
+    findings, trees = [], {}
+    for diagnostic in ruff_security_findings([ROOT / folder for folder in SCANNED]):
+        file = Path(diagnostic["filename"]).resolve().relative_to(ROOT).as_posix()
+        if file not in trees:
+            trees[file] = ast.parse((ROOT / file).read_text(encoding="utf-8"))
+        line = diagnostic["location"]["row"]
+        findings.append(Finding(file, _enclosing_scope(trees[file], line), diagnostic["code"], line))
+    return findings
+
+
 # ----------------------------------------------------------------------------------------------------------------------
-# The scanner itself
+# The scanners themselves
 # ----------------------------------------------------------------------------------------------------------------------
 
 UNSAFE_SNIPPETS = {
-    "import pickle\npickle.load(f)": "pickle.load",
-    "import pickle as p\ndef f(b):\n    return p.loads(b)": "pickle.loads",
-    "from pickle import load\nload(f)": "pickle.load",
-    "from pickle import loads as read\nread(b)": "pickle.loads",
     "import _pickle\n_pickle.loads(b)": "pickle.loads",
     "import pickle\nclass U(pickle.Unpickler):\n    pass": "pickle.Unpickler subclass",
+    "from pickle import Unpickler as U\nclass Lenient(U):\n    pass": "pickle.Unpickler subclass",
     "import joblib\njoblib.load(p)": "joblib.load",
-    "import pandas as pd\npd.read_pickle(p)": "pandas.read_pickle",
+    "import cloudpickle\ncloudpickle.loads(b)": "cloudpickle.loads",
     "import torch\ntorch.load(p)": "torch.load without weights_only=True",
     "import torch\ntorch.load(p, weights_only=False)": "torch.load without weights_only=True",
     "import torch\ntorch.load(p, weights_only=flag)": "torch.load without weights_only=True",
     "from torch import load\nload(p, map_location='cpu')": "torch.load without weights_only=True",
     "import torch.serialization\ntorch.serialization.load(p)": "torch.load without weights_only=True",
     "import torch\ntorch.jit.load(p)": "torch.jit.load",
-    "eval(text)": "eval()",
-    "exec(code, {})": "exec()",
-    "import builtins\nbuiltins.eval(text)": "eval()",
-    "import yaml\nyaml.load(text)": "yaml.load without a safe loader",
-    "import yaml\nyaml.load(text, Loader=yaml.Loader)": "yaml.load without a safe loader",
     "import yaml\nyaml.unsafe_load(text)": "yaml.load without a safe loader",
     "import yaml\nyaml.full_load(text)": "yaml.load without a safe loader",
     "import numpy as np\nnp.load(p, allow_pickle=True)": "numpy.load with allow_pickle",
-    "from transformers import AutoModel\nAutoModel.from_pretrained(p, trust_remote_code=True)": "trust_remote_code=True",
+    "from transformers import AutoModel\nAutoModel.from_pretrained(p, trust_remote_code=True)": (
+        "trust_remote_code=True"
+    ),
     "pipeline('x', model=p, **{'trust_remote_code': True})": "trust_remote_code=True",
     "AutoConfig.from_pretrained(p, trust_remote_code=trust)": "trust_remote_code=True",
+}
+
+# What ruff's security rules find, and the AST scan leaves to them: snippet -> the code of the rule ruff reports.
+RUFF_SNIPPETS = {
+    "import pickle\npickle.load(f)": "S301",
+    "import pickle as p\ndef f(b):\n    return p.loads(b)": "S301",
+    "from pickle import load\nload(f)": "S301",
+    "from pickle import loads as read\nread(b)": "S301",
+    "import dill\ndill.load(f)": "S301",
+    "import shelve\nshelve.open(p)": "S301",
+    "import pandas as pd\npd.read_pickle(p)": "S301",
+    "import marshal\nmarshal.loads(b)": "S302",
+    "eval(text)": "S307",
+    "exec(code, {})": "S102",
+    "import builtins\nbuiltins.eval(text)": "S307",
+    "import yaml\nyaml.load(text)": "S506",
+    "import yaml\nyaml.load(text, Loader=yaml.Loader)": "S506",
+    "import subprocess\nsubprocess.run(command, shell=True)": "S602",
+    "import subprocess\nsubprocess.Popen(command, shell=True)": "S602",
+    "import os\nos.system(command)": "S605",
+    "import os\nos.popen(command)": "S605",
 }
 
 SAFE_SNIPPETS = [
@@ -233,6 +288,7 @@ SAFE_SNIPPETS = [
     "AutoModel.from_pretrained(p, trust_remote_code=False)",
     "'''pipeline(\"x\", model=p, trust_remote_code=True)'''  # text in a docstring is not a call",
     "import pickle\npickle.dumps(obj)\npickle.dump(obj, f)",
+    "import subprocess\nimport sys\nsubprocess.run([sys.executable, '-c', 'pass'], check=True)",
 ]
 
 
@@ -247,8 +303,47 @@ def test_scanner_leaves_safe_calls_alone(snippet):
 
 
 def test_scanner_names_the_enclosing_function():
-    source = "import pickle\nclass Reader:\n    def read(self, f):\n        return [pickle.load(f) for _ in range(2)]\n"
-    assert scan_source(source, "x.py") == [Finding("x.py", "Reader.read", "pickle.load", 4)]
+    source = "import torch\nclass Reader:\n    def read(self, f):\n        return [torch.load(f) for _ in range(2)]\n"
+    assert scan_source(source, "x.py") == [Finding("x.py", "Reader.read", "torch.load without weights_only=True", 4)]
+
+
+def _write_snippets(folder: Path, snippets: list[str]) -> dict[str, str]:
+    """One file per snippet in `folder`; returns file name -> snippet."""
+    files = {}
+    for index, snippet in enumerate(snippets):
+        (folder / f"snippet_{index}.py").write_text(snippet + "\n", encoding="utf-8")
+        files[f"snippet_{index}.py"] = snippet
+    return files
+
+
+@needs_ruff
+def test_ruff_finds_each_kind_of_unsafe_call_the_scanner_leaves_to_it(tmp_path):
+    files = _write_snippets(tmp_path, list(RUFF_SNIPPETS))
+    found: dict[str, list[str]] = {snippet: [] for snippet in RUFF_SNIPPETS}
+    for diagnostic in ruff_security_findings([tmp_path], cwd=tmp_path):
+        found[files[Path(diagnostic["filename"]).name]].append(diagnostic["code"])
+    assert found == {snippet: [code] for snippet, code in RUFF_SNIPPETS.items()}
+    for snippet in RUFF_SNIPPETS:  # the AST scan does not report them a second time
+        assert scan_source(snippet) == []
+
+
+@needs_ruff
+def test_ruff_leaves_safe_calls_alone(tmp_path):
+    _write_snippets(tmp_path, SAFE_SNIPPETS)
+    assert ruff_security_findings([tmp_path], cwd=tmp_path) == []
+
+
+@needs_ruff
+def test_a_noqa_comment_does_not_hide_a_place_from_the_allow_list(tmp_path):
+    source = "import pickle\n\n\ndef read(f):\n    return pickle.load(f)  # noqa: S301  (why)\n"
+    (tmp_path / "loader.py").write_text(source)
+    assert ruff_security_findings([tmp_path], cwd=tmp_path, ignore_noqa=False) == []  # `ruff check .` passes
+    assert [diagnostic["code"] for diagnostic in ruff_security_findings([tmp_path], cwd=tmp_path)] == ["S301"]
+
+
+def test_enclosing_scope_of_a_line():
+    tree = ast.parse("x = 1\nclass A:\n    def f(self):\n        def g():\n            return 2\n        return g\n")
+    assert [_enclosing_scope(tree, line) for line in (1, 2, 3, 5, 6)] == ["<module>", "A", "A.f", "A.f.g", "A.f"]
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -256,8 +351,9 @@ def test_scanner_names_the_enclosing_function():
 # ----------------------------------------------------------------------------------------------------------------------
 
 
+@needs_ruff
 def test_no_unexpected_code_execution_in_the_package_and_scripts():
-    findings = scan_project()
+    findings = scan_project() + ruff_project_findings()
     unexpected = [f for f in findings if (f.file, f.function, f.kind) not in ALLOWED]
     assert not unexpected, "unexpected ways to run code from a file (add an opt-in guard, or to ALLOWED with the " \
                            "reason and a guard test):\n" + "\n".join(f"  {f.file}:{f.line} in {f.function}: {f.kind}"
@@ -321,7 +417,7 @@ def test_the_restricted_unpickler_refuses_payloads_without_running_it(tmp_path):
 
 
 def test_pickle_embeddings_are_refused_without_trust_pickle(tmp_path):
-    """Guard of ALLOWED[embeddings.py, load_pickle_embeddings, pickle.load]."""
+    """Guard of ALLOWED[embeddings.py, load_pickle_embeddings, S301]."""
     marker = tmp_path / "EXECUTED"
     evil = _evil_pickle_stream(tmp_path / "embeddings.pkl", marker)
     for call in (lambda: load_pickle_embeddings(evil), lambda: load_pickle_embeddings(evil, trust_pickle="yes"),
@@ -372,7 +468,7 @@ def test_torchscript_archives_are_refused_without_trust_pickle(tmp_path):
 
 
 GUARD_TESTS = {
-    ("modeling_tfcovr/data/embeddings.py", "load_pickle_embeddings", "pickle.load"):
+    ("modeling_tfcovr/data/embeddings.py", "load_pickle_embeddings", "S301"):
         test_pickle_embeddings_are_refused_without_trust_pickle,
     ("modeling_tfcovr/convert/loading.py", "load_checkpoint", "torch.load without weights_only=True"):
         test_checkpoints_that_need_unpickling_are_refused_without_trust_pickle,

@@ -193,7 +193,7 @@ def load_pickle_embeddings(path: str | os.PathLike, trust_pickle: bool = False) 
         index = 0
         while True:
             try:
-                chunk = pickle.load(handle)  # only reached with trust_pickle=True
+                chunk = pickle.load(handle)  # noqa: S301  (only reached with trust_pickle=True)
             except EOFError:
                 break
             except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, ImportError) as error:

@@ -821,6 +821,7 @@ def _size_category(count: int) -> str:
 def card_metadata(stats: Mapping[str, Any]) -> dict[str, Any]:
     """The YAML header of the card: license, configs (`triplets` default, `clips`) and features."""
     splits = stats["splits"]
+    configs = {"triplets": ("data", TRIPLET_SCHEMA), "clips": ("clips", CLIP_SCHEMA)}  # name -> (folder, schema)
     return {
         "license": "mit",
         "pretty_name": "TF-CoVR synthetic gym",
@@ -830,40 +831,26 @@ def card_metadata(stats: Mapping[str, Any]) -> dict[str, Any]:
         "size_categories": [_size_category(sum(s["triplets"] for s in splits.values()))],
         "configs": [
             {
-                "config_name": "triplets",
-                "default": True,
-                "data_files": [{"split": split, "path": f"data/{split}.parquet"} for split in SPLITS],
-            },
-            {
-                "config_name": "clips",
-                "data_files": [{"split": split, "path": f"clips/{split}.parquet"} for split in SPLITS],
-            },
+                "config_name": name,
+                **({"default": True} if name == "triplets" else {}),
+                "data_files": [{"split": split, "path": f"{folder}/{split}.parquet"} for split in SPLITS],
+            }
+            for name, (folder, _) in configs.items()
         ],
         "dataset_info": [
             {
-                "config_name": "triplets",
-                "features": _features_yaml(TRIPLET_SCHEMA),
+                "config_name": name,
+                "features": _features_yaml(schema),
                 "splits": [
                     {
                         "name": split,
-                        "num_bytes": splits[split]["arrow_bytes"]["triplets"],
-                        "num_examples": splits[split]["triplets"],
+                        "num_bytes": splits[split]["arrow_bytes"][name],
+                        "num_examples": splits[split][name],
                     }
                     for split in SPLITS
                 ],
-            },
-            {
-                "config_name": "clips",
-                "features": _features_yaml(CLIP_SCHEMA),
-                "splits": [
-                    {
-                        "name": split,
-                        "num_bytes": splits[split]["arrow_bytes"]["clips"],
-                        "num_examples": splits[split]["clips"],
-                    }
-                    for split in SPLITS
-                ],
-            },
+            }
+            for name, (_, schema) in configs.items()
         ],
     }
 

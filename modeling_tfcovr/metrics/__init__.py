@@ -2,7 +2,8 @@
 
 `METRIC_PATH` is the folder of the TF-CoVR mAP@K `evaluate` module, to pass to `evaluate.load(METRIC_PATH)`. The
 plain functions (the same code `evaluate` runs) are re-exported here and imported on first use, because the module
-imports `evaluate`, which takes seconds; reading `METRIC_PATH` alone stays cheap.
+imports `evaluate`, which takes seconds; reading `METRIC_PATH` alone stays cheap. The names re-exported are the
+script's `__all__`: the script stays self-contained (`evaluate.load` copies it alone), so it is the one list.
 
 Example:
 
@@ -16,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import ast
 import importlib
 import os
 from typing import TYPE_CHECKING, Any
@@ -23,50 +25,24 @@ from typing import TYPE_CHECKING, Any
 METRIC_PATH: str = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tfcovr_map")
 """Absolute path of the `tfcovr_map` metric folder, loadable offline with `evaluate.load(METRIC_PATH)`."""
 
-_LAZY_EXPORTS = (
-    "DEFAULT_K_VALUES",
-    "PROTOCOLS",
-    "TfcovrMap",
-    "average_precision_at_k",
-    "average_precision_from_relevance",
-    "compute_retrieval_metrics",
-    "deduplicate_ranking",
-    "map_at_k_from_relevance",
-    "official_retrieval_metrics",
-    "recall_at_k",
-    "relevance_from_indices",
-)
 
-__all__ = [
-    "DEFAULT_K_VALUES",
-    "METRIC_PATH",
-    "PROTOCOLS",
-    "load_metric",
-    "TfcovrMap",
-    "average_precision_at_k",
-    "average_precision_from_relevance",
-    "compute_retrieval_metrics",
-    "deduplicate_ranking",
-    "map_at_k_from_relevance",
-    "official_retrieval_metrics",
-    "recall_at_k",
-    "relevance_from_indices",
-]
+def _public_names(script: str) -> tuple[str, ...]:
+    """The `__all__` of a Python file, read without importing it."""
+    with open(script, encoding="utf-8") as handle:
+        tree = ast.parse(handle.read(), filename=script)
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(target, "id", None) == "__all__" for target in node.targets):
+            return tuple(ast.literal_eval(node.value))
+    raise ImportError(f"{script} defines no __all__")
+
+
+# The metric script's public names, imported from it on first use.
+_LAZY_EXPORTS = _public_names(os.path.join(METRIC_PATH, "tfcovr_map.py"))
+
+__all__ = ["METRIC_PATH", "load_metric", *_LAZY_EXPORTS]
 
 if TYPE_CHECKING:
-    from .tfcovr_map.tfcovr_map import (
-        DEFAULT_K_VALUES,
-        PROTOCOLS,
-        TfcovrMap,
-        average_precision_at_k,
-        average_precision_from_relevance,
-        compute_retrieval_metrics,
-        deduplicate_ranking,
-        map_at_k_from_relevance,
-        official_retrieval_metrics,
-        recall_at_k,
-        relevance_from_indices,
-    )
+    from .tfcovr_map.tfcovr_map import *  # noqa: F403
 
 
 def load_metric(path_or_repo_id: str | os.PathLike | None = None, revision: str | None = None,

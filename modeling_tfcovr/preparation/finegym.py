@@ -173,23 +173,28 @@ def plan_finegym_clips(
     return plans, failures
 
 
+def _span_problem(start: float, end: float, what: str, before: str) -> tuple[str, str] | None:
+    """The failure code and message of a time span that is reversed, empty, or starts before `before` (None if
+    none)."""
+    if end < start:
+        return REVERSED, f"{what} ends at {end} s before it starts at {start} s"
+    if end == start:
+        return ZERO_LENGTH, f"{what} starts and ends at {start} s"
+    if start < 0:
+        return BEYOND_END, f"{what} starts at {start} s, before {before}"
+    return None
+
+
 def _timing_problem(event_start: float, event_end: float, stages: list) -> tuple[str, str] | None:
-    if event_end < event_start:
-        return REVERSED, f"event ends at {event_end} s before it starts at {event_start} s"
-    if event_end == event_start:
-        return ZERO_LENGTH, f"event starts and ends at {event_start} s"
-    if event_start < 0:
-        return BEYOND_END, f"event starts at {event_start} s, before the video"
+    """Why a clip (the first stage's start to the last stage's end, relative to its event) cannot be cut, or None."""
+    if problem := _span_problem(event_start, event_end, "event", "the video"):
+        return problem
     for number, (stage_start, stage_end) in enumerate(stages, start=1):
         if stage_end < stage_start:
             return REVERSED, f"stage {number} ends at {stage_end} s before it starts at {stage_start} s"
     first, last = stages[0][0], stages[-1][1]
-    if last < first:
-        return REVERSED, f"the last stage ends at {last} s before the first starts at {first} s"
-    if last == first:
-        return ZERO_LENGTH, f"starts and ends at {first} s"
-    if first < 0:
-        return BEYOND_END, f"starts at {first} s, before its event"
+    if problem := _span_problem(first, last, "the clip", "its event"):
+        return problem
     if last > event_end - event_start + 1e-6:
         return BEYOND_END, f"ends at {last} s, after its event ({event_end - event_start:.3f} s long)"
     return None

@@ -77,6 +77,20 @@ def _as_id_list(value: Any, name: str, index: int) -> list[Hashable]:
         raise TypeError(f"{name}[{index}] must be a list of video ids, got {type(value).__name__}") from None
 
 
+def _check_num_queries(
+    predictions: Sequence[Any], references: Sequence[Any], single_targets: Sequence[Any] | None
+) -> int:
+    """Returns the number of queries after checking that there is one and that every list has one entry per query."""
+    num_queries = len(predictions)
+    if len(references) != num_queries:
+        raise ValueError(f"got {num_queries} predictions but {len(references)} references")
+    if single_targets is not None and len(single_targets) != num_queries:
+        raise ValueError(f"got {num_queries} predictions but {len(single_targets)} single_targets")
+    if num_queries == 0:
+        raise ValueError("no queries to score: `predictions` and `references` are empty")
+    return num_queries
+
+
 def _to_numpy(array: Any) -> np.ndarray:
     """Converts a NumPy array, a list or a (possibly CUDA) torch tensor to a NumPy array without importing torch."""
     if hasattr(array, "detach") and hasattr(array, "cpu"):
@@ -175,13 +189,7 @@ def compute_retrieval_metrics(
         TypeError: when a ranking or a reference list is a single string instead of a list of ids.
     """
     k_values = _check_k_values(k_values)
-    num_queries = len(predictions)
-    if len(references) != num_queries:
-        raise ValueError(f"got {num_queries} predictions but {len(references)} references")
-    if single_targets is not None and len(single_targets) != num_queries:
-        raise ValueError(f"got {num_queries} predictions but {len(single_targets)} single_targets")
-    if num_queries == 0:
-        raise ValueError("no queries to score: `predictions` and `references` are empty")
+    num_queries = _check_num_queries(predictions, references, single_targets)
 
     max_k = max(k_values)
     relevance = np.zeros((num_queries, max_k), dtype=bool)
@@ -400,10 +408,7 @@ def official_retrieval_metrics(
     repeats included; each value is the mean over queries times 100, rounded to 2 decimals.
     """
     k_values = _check_k_values(k_values)
-    if len(references) != len(predictions) or (single_targets is not None and len(single_targets) != len(predictions)):
-        raise ValueError("predictions, references and single_targets must have one entry per query")
-    if not predictions:
-        raise ValueError("no queries to score: `predictions` and `references` are empty")
+    _check_num_queries(predictions, references, single_targets)
     average_precisions = {k: [] for k in k_values}
     recalls = {k: [] for k in k_values}
     for i, (ranking, relevant) in enumerate(zip(predictions, references)):
