@@ -112,8 +112,13 @@ class ComposedVideoRetrievalPipeline(Pipeline):
         videos = list(videos)
         ids = list(video_ids) if video_ids is not None else [_video_id(v) or f"video_{i}" for i, v in enumerate(videos)]
         _, embeds, failures = embed_videos(
-            self.model.vision_model, self.processor.video_processor, ids, videos, batch_size=batch_size,
-            num_workers=num_workers, progress=progress,
+            self.model.vision_model,
+            self.processor.video_processor,
+            ids,
+            videos,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            progress=progress,
         )
         for failure in failures:
             logger.warning("skipped %s: %s", failure["video_id"], failure["error"])

@@ -75,9 +75,9 @@ class _PixelBatch:
         failed = [(index, error) for index, _, error in items if error is not None]
         if not decoded:
             return [], None, failed
-        pixels = self.video_processor(
-            [frames for _, frames in decoded], do_sample_frames=False, return_tensors="pt"
-        )["pixel_values_videos"]
+        pixels = self.video_processor([frames for _, frames in decoded], do_sample_frames=False, return_tensors="pt")[
+            "pixel_values_videos"
+        ]
         return [index for index, _ in decoded], pixels, failed
 
 
@@ -119,7 +119,9 @@ def embed_videos(
     mode = "middle" if video_processor.sampling_mode == "random" else video_processor.sampling_mode
     videos = [os.fspath(video) if isinstance(video, os.PathLike) else video for video in videos]
     loader = torch.utils.data.DataLoader(
-        _SampledVideos(videos, video_processor, mode), batch_size=batch_size, num_workers=num_workers,
+        _SampledVideos(videos, video_processor, mode),
+        batch_size=batch_size,
+        num_workers=num_workers,
         collate_fn=_PixelBatch(video_processor),
     )
     kept_ids, outputs, failures = [], [], []

@@ -37,7 +37,13 @@ class TFCoVRVideoProcessorKwargs(VideosKwargs, total=False):
 SAMPLING_MODES = ("middle", "random", "official")
 # Options of `__call__` that `load_frames` consumes (decoding and sampling) before transformers' `preprocess` runs.
 _LOADING_OPTIONS = (
-    "do_sample_frames", "num_frames", "fps", "sampling_mode", "sampling_seed", "video_backend", "video_metadata"
+    "do_sample_frames",
+    "num_frames",
+    "fps",
+    "sampling_mode",
+    "sampling_seed",
+    "video_backend",
+    "video_metadata",
 )
 RESIZE_BACKENDS = ("torch", "pil")
 
@@ -148,6 +154,11 @@ class TFCoVRVideoProcessor(BaseVideoProcessor):
 
     [`official_aim_video_processor`] builds the preset of the official TF-CoVR AIM extraction, with which the
     released embeddings were computed.
+
+    The processor uses transformers' public hooks only: `preprocess` decodes and samples the videos with
+    [`~TFCoVRVideoProcessor.load_frames`] (files through `fetch_videos`, the package's reader; the indices of every
+    video from `sample_frames`), then transformers' `preprocess` runs `_preprocess` on the frames. A subclass changes
+    the sampling by overriding `sample_frames` and the decoding by overriding `fetch_videos`.
     """
 
     valid_kwargs = TFCoVRVideoProcessorKwargs
@@ -451,6 +462,7 @@ __all__ = [
     "RESIZE_BACKENDS",
     "SAMPLING_MODES",
     "TFCoVRVideoProcessor",
+    "decode_video",
     "official_aim_frame_indices",
     "official_aim_video_processor",
     "segment_frame_indices",

@@ -55,8 +55,13 @@ def corrupt(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model_and_processor():
     tokenizer = mt.build_word_level_tokenizer(TINY_TEXT_WORDS)
-    config = mt.TFCoVRConfig(vision_config=TINY_VISION, text_config=tiny_text_config(len(tokenizer)), embed_dim=32,
-                             combiner_projection_dim=48, combiner_hidden_dim=64)
+    config = mt.TFCoVRConfig(
+        vision_config=TINY_VISION,
+        text_config=tiny_text_config(len(tokenizer)),
+        embed_dim=32,
+        combiner_projection_dim=48,
+        combiner_hidden_dim=64,
+    )
     torch.manual_seed(0)
     model = mt.TFCoVRModel(config).eval()
     randomize_aim_parameters(model)
@@ -76,14 +81,18 @@ def test_the_processor_samples_files_and_arrays_with_its_own_sample_frames(clips
         at_indices = plain(read_frames(path, indices), do_sample_frames=False)["pixel_values_videos"]
         assert torch.equal(output["pixel_values_videos"], at_indices)
         # frames given as an array are sampled by the same method
-        assert torch.equal(processor(frames)["pixel_values_videos"], plain(frames[indices], do_sample_frames=False)[
-            "pixel_values_videos"])
+        assert torch.equal(
+            processor(frames)["pixel_values_videos"],
+            plain(frames[indices], do_sample_frames=False)["pixel_values_videos"],
+        )
     # a setting of the processor changes the sampling too: the official extraction's indices
     official = mt.TFCoVRVideoProcessor(**{**SMALL, "num_frames": 12}, sampling_mode="official")
     output = official(str(clips[2]), return_metadata=True)
     assert output["video_metadata"][0].frames_indices == official_indices(9)  # 0..8 then 0..2
-    assert torch.equal(output["pixel_values_videos"], plain(read_frames(clips[2], official_indices(9)),
-                                                            do_sample_frames=False)["pixel_values_videos"])
+    assert torch.equal(
+        output["pixel_values_videos"],
+        plain(read_frames(clips[2], official_indices(9)), do_sample_frames=False)["pixel_values_videos"],
+    )
     with pytest.raises(ValueError, match="not fps"):
         plain(str(path), fps=2)
 
@@ -97,8 +106,9 @@ def test_embed_videos_pipe_index_and_extraction_sample_with_the_processor(clips,
     picked = [read_frames(path, np.arange(total - 1, -1, -2)[:4]) for path, total in zip(clips, [30, 17, 9])]
     _, expected, _ = embed_videos(model.vision_model, processor.video_processor, ids, picked)
     assert np.array_equal(embeds, expected)
-    pipe = ComposedVideoRetrievalPipeline(model=model, processor=mt.TFCoVRProcessor(custom, processor.tokenizer),
-                                          task=TASK)
+    pipe = ComposedVideoRetrievalPipeline(
+        model=model, processor=mt.TFCoVRProcessor(custom, processor.tokenizer), task=TASK
+    )
     assert np.array_equal(pipe.index(clips, progress=False).embeddings, mt.RetrievalIndex(ids, expected).embeddings)
 
 
@@ -112,8 +122,15 @@ def test_pipe_index_and_extraction_give_the_same_embeddings_and_failure_records(
     pipe = ComposedVideoRetrievalPipeline(model=model, processor=processor, task=TASK)
     gallery = pipe.index([str(path) for path in videos], batch_size=2, progress=False, num_workers=num_workers)
 
-    extract_embeddings(model.vision_model, processor.video_processor, list(zip(ids, videos)), tmp_path / "out",
-                       batch_size=2, num_workers=1 - num_workers, progress=False)
+    extract_embeddings(
+        model.vision_model,
+        processor.video_processor,
+        list(zip(ids, videos)),
+        tmp_path / "out",
+        batch_size=2,
+        num_workers=1 - num_workers,
+        progress=False,
+    )
     extracted_ids, extracted = read_embeddings(tmp_path / "out")
     assert list(gallery.video_ids) == extracted_ids == ["clip_0", "clip_1", "clip_2"]
     assert np.array_equal(gallery.embeddings, mt.RetrievalIndex(extracted_ids, extracted).embeddings)
@@ -122,7 +139,11 @@ def test_pipe_index_and_extraction_give_the_same_embeddings_and_failure_records(
     assert pipe.index_failures == records
     (record,) = records
     assert {key: value for key, value in record.items() if key != "error"} == {
-        "index": 1, "video_id": "corrupt", "video": str(corrupt), "path": str(corrupt)}
+        "index": 1,
+        "video_id": "corrupt",
+        "video": str(corrupt),
+        "path": str(corrupt),
+    }
     assert record["error"].startswith(f"VideoDecodeError: cannot decode video {str(corrupt)!r}: not a readable video")
 
 
@@ -130,13 +151,15 @@ def test_batched_embeddings_equal_one_video_at_a_time(clips, corrupt, model_and_
     model, processor = model_and_processor
     videos = [clips[0], clips[1], corrupt, clips[2], brightness_frames(11, step=20)]
     ids = [f"video_{i}" for i in range(len(videos))]
-    batched_ids, batched, batched_failures = embed_videos(model.vision_model, processor.video_processor, ids, videos,
-                                                          batch_size=4)
+    batched_ids, batched, batched_failures = embed_videos(
+        model.vision_model, processor.video_processor, ids, videos, batch_size=4
+    )
     assert batched_ids == ["video_0", "video_1", "video_3", "video_4"]
     alone = []
     for video_id, video in zip(ids, videos):
-        kept, embeds, failures = embed_videos(model.vision_model, processor.video_processor, [video_id], [video],
-                                              batch_size=1)
+        kept, embeds, failures = embed_videos(
+            model.vision_model, processor.video_processor, [video_id], [video], batch_size=1
+        )
         if kept:
             alone.append(embeds[0])
         else:
