@@ -24,7 +24,8 @@ from transformers import Pipeline
 from .errors import DataFormatError, TFCoVRError
 from .retrieval_index import RetrievalIndex
 from .text_normalization import _describe_non_text
-from .video_io import dataset_videos, video_name, video_path
+from .video_embedding import embed_videos
+from .video_io import dataset_videos, video_path
 
 if TYPE_CHECKING:
     import datasets
@@ -68,30 +69,6 @@ class ComposedVideoRetrievalPipeline(Pipeline):
 
     # -- gallery -----------------------------------------------------------------------------
 
-    @torch.no_grad()
-    def embed_videos(self, videos: Sequence, batch_size: int = 16, progress: bool = True) -> tuple[list[int], np.ndarray, list[dict]]:
-        """Pooled embeddings of `videos` (paths, torchcodec decoders or frame arrays). Returns the positions that
-        decoded, their embeddings `(N, embed_dim)` and a failure record per undecodable video."""
-        from tqdm.auto import tqdm
-
-        video_processor = self.processor.video_processor
-        kept, outputs, failures = [], [], []
-        for start in tqdm(range(0, len(videos), batch_size), desc="indexing videos", disable=not progress, unit="batch"):
-            frames, positions = [], []
-            for position in range(start, min(start + batch_size, len(videos))):
-                try:
-                    frames.append(video_processor(videos[position], return_tensors="pt")["pixel_values_videos"][0])
-                    positions.append(position)
-                except (TFCoVRError, OSError, ValueError, RuntimeError) as error:
-                    name = video_name(videos[position]) if video_path(videos[position]) else f"<array {position}>"
-                    failures.append({"index": position, "video": name, "error": str(error)})
-            if frames:
-                pixels = torch.stack(frames).to(self.device, dtype=next(self.model.parameters()).dtype)
-                outputs.append(self.model.vision_model(pixels).pooler_output.float().cpu().numpy())
-                kept += positions
-        dim = self.model.config.embed_dim
-        return kept, np.concatenate(outputs) if outputs else np.zeros((0, dim), np.float32), failures
-
     def index(
         self,
         videos: Sequence[VideoInput] | datasets.Dataset | str | os.PathLike,
@@ -99,6 +76,7 @@ class ComposedVideoRetrievalPipeline(Pipeline):
         batch_size: int = 16,
         progress: bool = True,
         video_column: str | None = None,
+        num_workers: int = 0,
     ) -> RetrievalIndex:
         """Builds the searchable gallery.
 
@@ -107,8 +85,11 @@ class ComposedVideoRetrievalPipeline(Pipeline):
                 column (paths, or a `datasets` `Video` feature, decoded one row at a time) and optionally `video_id`;
                 or an embeddings dataset / parquet path with `video_id` + `embedding`.
             video_ids: ids for the videos (default: file stems).
+            batch_size / num_workers: videos per batch of the encoder, and DataLoader workers decoding them (0: this
+                process; workers need files or a dataset, not open torchcodec decoders).
 
-        Undecodable files are skipped, logged, and listed in `self.index_failures`.
+        The videos are embedded by [`~video_embedding.embed_videos`], as the extraction embeds them. Undecodable files
+        are skipped, logged, and listed in `self.index_failures` ([`~video_embedding.failure_record`]s).
         """
         self.index_failures = []
         source = os.fspath(videos) if isinstance(videos, (str, os.PathLike)) else "the embeddings dataset"
@@ -130,11 +111,20 @@ class ComposedVideoRetrievalPipeline(Pipeline):
                 videos = list(videos[video_column])
         videos = list(videos)
         ids = list(video_ids) if video_ids is not None else [_video_id(v) or f"video_{i}" for i, v in enumerate(videos)]
-        kept, embeds, failures = self.embed_videos(videos, batch_size=batch_size, progress=progress)
+        _, embeds, failures = embed_videos(
+            self.model.vision_model,
+            self.processor.video_processor,
+            ids,
+            videos,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            progress=progress,
+        )
         for failure in failures:
-            failure["video_id"] = ids[failure["index"]]
             logger.warning("skipped %s: %s", failure["video_id"], failure["error"])
         self.index_failures = failures
+        failed = {failure["index"] for failure in failures}
+        kept = [position for position in range(len(videos)) if position not in failed]
         if not kept:
             raise TFCoVRError(f"none of the {len(videos)} videos could be decoded")
         paths = [video_path(videos[i]) for i in kept]

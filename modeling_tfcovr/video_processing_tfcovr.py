@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 import torch
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, PILImageResampling
-from transformers.processing_utils import VideosKwargs
+from transformers.processing_utils import Unpack, VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
-from transformers.video_utils import group_videos_by_shape
+from transformers.video_utils import VideoMetadata, group_videos_by_shape
 
 from .errors import VideoDecodeError
 from .video_io import DEFAULT_VIDEO_BACKEND, check_video_backend, is_video_file_input, read_frames, video_name
-
-if TYPE_CHECKING:
-    from transformers.video_utils import VideoMetadata
 
 
 class TFCoVRVideoProcessorKwargs(VideosKwargs, total=False):
@@ -38,6 +35,16 @@ class TFCoVRVideoProcessorKwargs(VideosKwargs, total=False):
 
 
 SAMPLING_MODES = ("middle", "random", "official")
+# Options of `__call__` that `load_frames` consumes (decoding and sampling) before transformers' `preprocess` runs.
+_LOADING_OPTIONS = (
+    "do_sample_frames",
+    "num_frames",
+    "fps",
+    "sampling_mode",
+    "sampling_seed",
+    "video_backend",
+    "video_metadata",
+)
 RESIZE_BACKENDS = ("torch", "pil")
 
 
@@ -147,6 +154,11 @@ class TFCoVRVideoProcessor(BaseVideoProcessor):
 
     [`official_aim_video_processor`] builds the preset of the official TF-CoVR AIM extraction, with which the
     released embeddings were computed.
+
+    The processor uses transformers' public hooks only: `preprocess` decodes and samples the videos with
+    [`~TFCoVRVideoProcessor.load_frames`] (files through `fetch_videos`, the package's reader; the indices of every
+    video from `sample_frames`), then transformers' `preprocess` runs `_preprocess` on the frames. A subclass changes
+    the sampling by overriding `sample_frames` and the decoding by overriding `fetch_videos`.
     """
 
     valid_kwargs = TFCoVRVideoProcessorKwargs
@@ -178,35 +190,106 @@ class TFCoVRVideoProcessor(BaseVideoProcessor):
             raise ValueError(f"resize_backend must be one of {RESIZE_BACKENDS}, got {self.resize_backend!r}")
         check_video_backend(self.video_backend)
 
-    def _decode_and_sample_videos(self, videos, video_metadata=None, do_sample_frames=None, sample_indices_fn=None):
-        # Sampling parameters reach us through `sample_indices_fn`, a partial of `sample_frames`.
-        options = dict(getattr(sample_indices_fn, "keywords", {}) or {})
-        num_frames = options.get("num_frames") or self.num_frames
-        mode = options.get("sampling_mode") or self.sampling_mode
-        seed = options.get("sampling_seed", self.sampling_seed)
-        rng = np.random.default_rng(seed) if mode == "random" else None
-        backend = check_video_backend(options.get("video_backend") or self.video_backend)
-        decoded = []
-        for item in _as_video_list(videos):
-            decoded.append(_load_sampled_frames(item, num_frames if do_sample_frames else None, mode, rng, backend))
-        return decoded, None
-
     def sample_frames(
-        self, metadata: VideoMetadata | None = None, num_frames: int | None = None, **kwargs
+        self,
+        metadata: VideoMetadata,
+        num_frames: int | None = None,
+        fps: float | None = None,
+        sampling_mode: str | None = None,
+        rng: np.random.Generator | None = None,
+        **kwargs,
     ) -> np.ndarray:
-        """Segment-based indices for a video of `metadata.total_num_frames` frames.
+        """Indices of the frames to keep of a video of `metadata.total_num_frames` frames: segment-based sampling
+        ([`segment_frame_indices`]). Every video goes through this method, decoded ones as well as frame arrays.
 
         Args:
             metadata (`VideoMetadata`): the video's metadata; only `total_num_frames` is read.
             num_frames (`int`, *optional*): frames to sample (default: `self.num_frames`).
-            kwargs: `sampling_mode` (default: `self.sampling_mode`); other keys are ignored.
+            fps (`float`, *optional*): not supported (a clip has a fixed number of frames); raises `ValueError`.
+            sampling_mode (`str`, *optional*): `"middle"`, `"random"` or `"official"` (default: `self.sampling_mode`).
+            rng (`np.random.Generator`, *optional*): the generator of `"random"` sampling (default: one seeded with
+                `sampling_seed`, else `self.sampling_seed`). [`~TFCoVRVideoProcessor.load_frames`] passes one
+                generator to all videos of a call, so that a seed gives each video its own draw.
+            kwargs: `sampling_seed`; other processor options are ignored.
 
         Returns:
-            `np.ndarray` of shape `(num_frames,)`: non-decreasing frame indices (int64).
+            `np.ndarray` of shape `(num_frames,)`: frame indices (int64), non-decreasing except in `"official"` mode.
         """
+        if fps is not None:
+            raise ValueError(f"TF-CoVR samples a fixed number of frames per clip; pass num_frames, not fps={fps}")
         num_frames = num_frames or self.num_frames
-        mode = kwargs.get("sampling_mode") or self.sampling_mode
-        return segment_frame_indices(int(metadata.total_num_frames), num_frames, mode)
+        mode = sampling_mode or self.sampling_mode
+        if mode == "random" and rng is None:
+            rng = np.random.default_rng(kwargs.get("sampling_seed", self.sampling_seed))
+        return segment_frame_indices(int(metadata.total_num_frames), num_frames, mode, rng)
+
+    def fetch_videos(
+        self,
+        video_url_or_urls,
+        sample_indices_fn: Callable[..., Sequence[int]] | None = None,
+        video_backend: str | None = None,
+    ):
+        """Decodes video files with the package's reader ([`read_frames`], backend `video_backend`, default
+        `self.video_backend`), reading only the frames at `sample_indices_fn(metadata=...)` (all when `None`).
+
+        Accepts what [`is_video_file_input`] accepts: a path, a torchcodec `VideoDecoder` or a [`DatasetVideo`].
+        Returns `(frames, metadata)` for one video (uint8 `(T, H, W, 3)` and its `VideoMetadata`), or a list of
+        frames and a list of metadata for a list, as transformers' `fetch_videos` does.
+        """
+        backend = check_video_backend(video_backend or self.video_backend)
+        if isinstance(video_url_or_urls, (list, tuple)):
+            decoded = [self.fetch_videos(video, sample_indices_fn, backend) for video in video_url_or_urls]
+            return [frames for frames, _ in decoded], [metadata for _, metadata in decoded]
+        return decode_video(video_url_or_urls, sample_indices_fn, backend)
+
+    def load_frames(
+        self,
+        videos,
+        do_sample_frames: bool | None = None,
+        num_frames: int | None = None,
+        fps: float | None = None,
+        sampling_mode: str | None = None,
+        sampling_seed: int | None = None,
+        video_backend: str | None = None,
+        video_metadata: VideoMetadata | dict | list | None = None,
+    ) -> tuple[list[np.ndarray], list[VideoMetadata]]:
+        """Decodes and samples `videos` (any input `__call__` accepts) into uint8 frames `(T, H, W, 3)`, one array per
+        video, and their metadata (`frames_indices` holds the sampled indices): the first step of `__call__`.
+
+        Files are decoded by [`~TFCoVRVideoProcessor.fetch_videos`], reading only the sampled frames; frame arrays
+        and lists of PIL images are brought to RGB uint8. Indices come from [`~TFCoVRVideoProcessor.sample_frames`]
+        (`do_sample_frames=False` keeps every frame). Options default to the processor's.
+        """
+        do_sample_frames = self.do_sample_frames if do_sample_frames is None else do_sample_frames
+        mode = sampling_mode or self.sampling_mode
+        seed = self.sampling_seed if sampling_seed is None else sampling_seed
+        rng = np.random.default_rng(seed) if mode == "random" else None
+        backend = check_video_backend(video_backend or self.video_backend)
+        sample = partial(self.sample_frames, num_frames=num_frames, fps=fps, sampling_mode=mode, rng=rng)
+        videos = _as_video_list(videos)
+        if isinstance(video_metadata, (dict, VideoMetadata)):
+            video_metadata = [video_metadata]
+        if video_metadata is not None and len(video_metadata) != len(videos):
+            raise ValueError(f"{len(videos)} videos but {len(video_metadata)} video_metadata entries")
+        indices_fn = sample if do_sample_frames else None
+        frames, metadata = [], []
+        for position, video in enumerate(videos):
+            if is_video_file_input(video):
+                decoded, info = self.fetch_videos(video, indices_fn, backend)
+            else:
+                given = video_metadata[position] if video_metadata is not None else None
+                decoded, info = decode_video(video, indices_fn, backend, given)
+            frames.append(decoded)
+            metadata.append(info)
+        return frames, metadata
+
+    def preprocess(self, videos, **kwargs: Unpack[TFCoVRVideoProcessorKwargs]) -> BatchFeature:
+        """`pixel_values_videos` of `videos`: [`~TFCoVRVideoProcessor.load_frames`] decodes and samples them, then
+        transformers' `preprocess` resizes, crops and normalises the frames (see [`~TFCoVRVideoProcessor._preprocess`]).
+        """
+        options = {key: kwargs.pop(key) for key in _LOADING_OPTIONS if key in kwargs}
+        frames, metadata = self.load_frames(videos, **options)
+        return super().preprocess(frames, do_sample_frames=False, video_metadata=metadata, **kwargs)
 
     def _preprocess(self, videos, return_tensors=None, **kwargs):
         if self.resize_backend == "pil":
@@ -263,33 +346,26 @@ class TFCoVRVideoProcessor(BaseVideoProcessor):
         image_mean: float | list[float],
         image_std: float | list[float],
     ) -> torch.Tensor:
-        """`(images * rescale_factor - mean) / std` of uint8 `images` (..., C, H, W), as float32 in one new buffer.
+        """`(images - mean / rescale_factor) / (std / rescale_factor)` of uint8 `images` (..., C, H, W) as float32: the
+        base class's fused rescale and normalisation, bit for bit, written with public torch operations.
 
-        The same operations as the base class, bit for bit (convert, subtract, divide), but into a buffer that,
-        inside a DataLoader worker, is allocated in shared memory, as `default_collate` does: the batch then reaches
-        the main process without being copied into shared memory first.
+        Inside a DataLoader worker the result is allocated in shared memory (as `default_collate` allocates its
+        batches there), so that the batch crosses to the main process without being copied into shared memory again.
         """
         if not do_normalize or images.dtype != torch.uint8:
             return super().rescale_and_normalize(
                 images, do_rescale, rescale_factor, do_normalize, image_mean, image_std
             )
-        mean, std, _ = self._fuse_mean_std_and_rescale_factor(
-            do_normalize=do_normalize, image_mean=image_mean, image_std=image_std, do_rescale=do_rescale,
-            rescale_factor=rescale_factor, device=images.device,
-        )
-        channel_shape = (-1, 1, 1)
-        pixels = _new_float32_buffer(images.shape, images.device).copy_(images.contiguous())
-        pixels.sub_(torch.as_tensor(mean, dtype=torch.float32).view(channel_shape))
-        return pixels.div_(torch.as_tensor(std, dtype=torch.float32).view(channel_shape))
-
-
-def _new_float32_buffer(shape: torch.Size, device: torch.device) -> torch.Tensor:
-    """An uninitialised float32 tensor; in shared memory when called inside a DataLoader worker (CPU only)."""
-    if device.type == "cpu" and torch.utils.data.get_worker_info() is not None:
-        template = torch.empty(0, dtype=torch.float32)
-        storage = template._typed_storage()._new_shared(shape.numel(), device=device)
-        return template.new(storage).view(shape)
-    return torch.empty(shape, dtype=torch.float32, device=device)
+        scale = 1.0 / rescale_factor if do_rescale else 1.0
+        mean = torch.tensor(image_mean, dtype=torch.float32, device=images.device) * scale
+        std = torch.tensor(image_std, dtype=torch.float32, device=images.device) * scale
+        if (std == 0).any():
+            raise ValueError(f"image_std must not contain zeros, got {image_std}")
+        pixels = torch.empty(images.shape, dtype=torch.float32, device=images.device)
+        if images.device.type == "cpu" and torch.utils.data.get_worker_info() is not None:
+            pixels.share_memory_()
+        pixels.copy_(images)
+        return pixels.sub_(mean.view(-1, 1, 1)).div_(std.view(-1, 1, 1))
 
 
 def _as_video_list(videos) -> list:
@@ -311,26 +387,64 @@ def _as_video_list(videos) -> list:
     raise TypeError(f"unsupported video input of type {type(videos).__name__}")
 
 
-def _load_sampled_frames(video, num_frames: int | None, mode: str, rng: np.random.Generator | None,
-                         backend: str = DEFAULT_VIDEO_BACKEND) -> np.ndarray:
-    """uint8 (T, H, W, 3) frames of one video, sampled when `num_frames` is given."""
+def decode_video(
+    video,
+    sample_indices_fn: Callable[..., Sequence[int]] | None = None,
+    backend: str = DEFAULT_VIDEO_BACKEND,
+    metadata: VideoMetadata | dict | None = None,
+) -> tuple[np.ndarray, VideoMetadata]:
+    """The package's decode-and-sample step: uint8 RGB frames `(T, H, W, 3)` of one video, and its metadata.
+
+    Args:
+        video: a file ([`read_frames`] decodes only the sampled frames), a torchcodec `VideoDecoder`, a
+            [`DatasetVideo`], frames `(T, H, W, C)` / `(T, H, W)` (numpy or torch; see [`to_rgb_frames`]) or a list of
+            PIL images.
+        sample_indices_fn: called as `sample_indices_fn(metadata=metadata)`, as transformers calls it, returns the
+            frame indices to keep (any order, repeats allowed); all frames when `None`.
+        backend: decoder of files: `"decord"`, `"torchcodec"` or `"pyav"`.
+        metadata: metadata of an in-memory video (default: its frame count and size).
+
+    Returns:
+        `(frames, metadata)`; `metadata.frames_indices` lists the indices kept.
+    """
     from PIL import Image
 
     if is_video_file_input(video):
-        indices = (lambda total: segment_frame_indices(total, num_frames, mode, rng)) if num_frames else None
-        return to_rgb_frames(read_frames(video, indices, backend), video_name(video))
-    if isinstance(video, Sequence) and video and isinstance(video[0], Image.Image):
-        frames = np.stack([np.asarray(image.convert("RGB")) for image in video])
-    elif isinstance(video, torch.Tensor):
-        frames = video.cpu().numpy()
-    elif isinstance(video, np.ndarray):
-        frames = video
+        found: list[VideoMetadata] = []
+
+        def indices(total: int) -> list[int]:
+            info = VideoMetadata(total_num_frames=total, video_backend=backend)
+            info.frames_indices = _chosen(sample_indices_fn, info)
+            found.append(info)
+            return info.frames_indices
+
+        frames = to_rgb_frames(read_frames(video, indices, backend), video_name(video))
+        info = found[0]
     else:
-        raise TypeError(f"unsupported video of type {type(video).__name__}; pass a path, an array or a list of PIL images")
-    frames = to_rgb_frames(frames, "<array>")
-    if num_frames:
-        frames = frames[segment_frame_indices(frames.shape[0], num_frames, mode, rng)]
-    return frames
+        if isinstance(video, Sequence) and video and isinstance(video[0], Image.Image):
+            video = np.stack([np.asarray(image.convert("RGB")) for image in video])
+        elif isinstance(video, torch.Tensor):
+            video = video.cpu().numpy()
+        elif not isinstance(video, np.ndarray):
+            raise TypeError(
+                f"unsupported video of type {type(video).__name__}; pass a path, an array or a list of PIL images"
+            )
+        frames = to_rgb_frames(video, "<array>")
+        info = VideoMetadata(total_num_frames=len(frames)) if metadata is None else metadata
+        if isinstance(info, dict):
+            info = VideoMetadata(**info)
+        info.frames_indices = _chosen(sample_indices_fn, info)
+        if sample_indices_fn is not None:
+            frames = frames[np.asarray(info.frames_indices, dtype=np.int64)]
+    info.height, info.width = frames.shape[1], frames.shape[2]
+    return frames, info
+
+
+def _chosen(sample_indices_fn: Callable[..., Sequence[int]] | None, metadata: VideoMetadata) -> list[int]:
+    """The frame indices `sample_indices_fn` picks for a video of `metadata`, or all of its frames."""
+    if sample_indices_fn is None:
+        return list(range(int(metadata.total_num_frames)))
+    return [int(index) for index in sample_indices_fn(metadata=metadata)]
 
 
 def official_aim_video_processor(num_frames: int = 12, image_size: int = 224) -> TFCoVRVideoProcessor:
@@ -348,6 +462,7 @@ __all__ = [
     "RESIZE_BACKENDS",
     "SAMPLING_MODES",
     "TFCoVRVideoProcessor",
+    "decode_video",
     "official_aim_frame_indices",
     "official_aim_video_processor",
     "segment_frame_indices",

@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .video_io import read_frames
-from .video_processing_tfcovr import segment_frame_indices
+from .video_processing_tfcovr import decode_video, segment_frame_indices
 
 CORRECT, WRONG, BACKGROUND, INK = (40, 170, 60), (200, 40, 40), (255, 255, 255), (20, 20, 20)
 
@@ -28,7 +27,7 @@ def describe_label(label: str) -> str:
 
 def frame_strip(path: str | os.PathLike, num_frames: int = 8, scale: int = 3) -> Image.Image:
     """`num_frames` frames of a video (middle of equal segments) side by side, enlarged `scale` times."""
-    frames = read_frames(path, lambda total: segment_frame_indices(total, num_frames, "middle"))
+    frames, _ = decode_video(path, lambda metadata: segment_frame_indices(metadata.total_num_frames, num_frames))
     strip = np.concatenate(list(frames), axis=1)
     image = Image.fromarray(strip)
     return image.resize((image.width * scale, image.height * scale), Image.NEAREST)

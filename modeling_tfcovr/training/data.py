@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from ..errors import TFCoVRError
-from ..video_io import DEFAULT_VIDEO_BACKEND, read_frames, video_name
-from ..video_processing_tfcovr import TFCoVRVideoProcessor, segment_frame_indices, to_rgb_frames
+from ..video_io import DEFAULT_VIDEO_BACKEND
+from ..video_processing_tfcovr import TFCoVRVideoProcessor, decode_video, segment_frame_indices
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
         self.backend = backend
         self._frames: list[np.ndarray] | None = None
         if preload:
-            self._frames = [to_rgb_frames(read_frames(path, None, backend), video_name(path)) for path in self.video_paths]
+            self._frames = [decode_video(path, None, backend)[0] for path in self.video_paths]
 
     def __len__(self) -> int:
         return len(self.video_paths)
@@ -66,13 +66,15 @@ class VideoClipDataset(torch.utils.data.Dataset):
             return segment_frame_indices(total, self.num_frames, "random", np.random.default_rng(_sampling_seed()))
         return segment_frame_indices(total, self.num_frames, "middle")
 
+    def _sample_indices(self, metadata) -> np.ndarray:
+        return self._indices(metadata.total_num_frames)
+
     def __getitem__(self, index: int) -> dict:
         if self._frames is not None:
             clip = self._frames[index]
             frames = clip[self._indices(len(clip))]
         else:
-            path = self.video_paths[index]
-            frames = to_rgb_frames(read_frames(path, self._indices, self.backend), video_name(path))
+            frames, _ = decode_video(self.video_paths[index], self._sample_indices, self.backend)
         return {"frames": frames, "labels": self.labels[index]}
 
 
@@ -149,8 +151,11 @@ class VideoTripletDataset(torch.utils.data.Dataset):
     def _frames(self, path: str) -> np.ndarray:
         mode = "random" if self.training else "middle"
         rng = np.random.default_rng(_sampling_seed()) if self.training else None
-        frames = read_frames(path, lambda total: segment_frame_indices(total, self.num_frames, mode, rng), self.backend)
-        return to_rgb_frames(frames, video_name(path))
+        frames, _ = decode_video(
+            path, lambda metadata: segment_frame_indices(metadata.total_num_frames, self.num_frames, mode, rng),
+            self.backend,
+        )
+        return frames
 
     def __getitem__(self, index: int) -> dict:
         return {

@@ -2,8 +2,10 @@
 embeddings dataset (parquet shards of `video_id`, `embedding`).
 
 Shards are written atomically, so a rerun skips finished shards and never mistakes a partial file
-for a finished one; videos that fail to decode go to the shard's failures file and the run goes on;
-under `torchrun` / `accelerate launch` each process takes every `world_size`-th shard.
+for a finished one; videos that fail to decode go to the shard's failures file (one
+[`~video_embedding.failure_record`] per line, `index` counted over the whole video list) and the run goes on;
+under `torchrun` / `accelerate launch` each process takes every `world_size`-th shard. The embeddings come from
+[`~video_embedding.embed_videos`], the package's one ingest path.
 """
 
 from __future__ import annotations
@@ -11,102 +13,22 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..data.embeddings import embeddings_schema, write_embeddings_parquet
 from ..errors import TFCoVRError
-from ..eval_mode import eval_mode
 from ..io_utils import atomic_path, atomic_write
-from ..video_io import DEFAULT_VIDEO_BACKEND, dataset_videos, read_frames, video_name
-from ..video_processing_tfcovr import TFCoVRVideoProcessor, segment_frame_indices, to_rgb_frames
+from ..video_embedding import embed_videos
+from ..video_io import dataset_videos
+from ..video_processing_tfcovr import TFCoVRVideoProcessor
 
 logger = logging.getLogger(__name__)
 
 SHARD_PATTERN = "embeddings-{index:05d}-of-{total:05d}.parquet"
 FAILURES_PATTERN = "failures-{index:05d}-of-{total:05d}.jsonl"
-
-
-class _DecodedVideos(torch.utils.data.Dataset):
-    """Decodes each video's frames at the processor's inference sampling; a failure is returned, not raised."""
-
-    def __init__(self, paths: Sequence, num_frames: int, sampling_mode: str = "middle",
-                 backend: str = DEFAULT_VIDEO_BACKEND):
-        self.paths, self.num_frames, self.sampling_mode, self.backend = list(paths), num_frames, sampling_mode, backend
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def _indices(self, total_frames: int) -> np.ndarray:
-        return segment_frame_indices(total_frames, self.num_frames, self.sampling_mode)
-
-    def __getitem__(self, index: int) -> tuple[int, np.ndarray | None, str | None]:
-        path = self.paths[index]
-        try:
-            frames = read_frames(path, self._indices, self.backend)
-            return index, to_rgb_frames(frames, video_name(path)), None
-        except (TFCoVRError, OSError, ValueError, RuntimeError) as error:
-            return index, None, str(error)
-
-
-def _keep_items(items):
-    return items
-
-
-@torch.no_grad()
-def embed_videos(
-    vision_model: torch.nn.Module,
-    video_processor: TFCoVRVideoProcessor,
-    video_ids: Sequence[str],
-    paths: Sequence,
-    batch_size: int = 32,
-    num_workers: int = 0,
-    progress: bool = False,
-) -> tuple[list[str], np.ndarray, list[dict]]:
-    """Pooled video embeddings of `paths` (the processor's sampling: middle of each segment, or the official
-    extraction's indices with [`official_aim_video_processor`]).
-
-    Args:
-        vision_model: a video encoder mapping `pixel_values_videos` `(B, T, 3, H, W)` to an output with
-            `pooler_output` `(B, hidden_size)` and with `config.hidden_size`: a [`TFCoVRVisionModel`], or the
-            `vision_model` of a [`ZeroShotCLIPComposer`].
-        video_processor: its video processor (`num_frames` frames per video, decoded with its `video_backend`).
-        video_ids / paths: one id and one video per video: a file, a torchcodec `VideoDecoder` or a
-            [`DatasetVideo`] (a `datasets` `Video` value; DataLoader workers need these rather than decoders).
-
-    Returns:
-        `(ids of the decoded videos, float32 embeddings (N, hidden_size), failures)`, where each
-        failure is `{"video_id", "path", "error"}`; the order of `video_ids` is kept.
-    """
-    from tqdm.auto import tqdm
-
-    device = next(vision_model.parameters()).device
-    # "random" is the training mode; extraction always samples deterministically.
-    mode = "middle" if video_processor.sampling_mode == "random" else video_processor.sampling_mode
-    paths = [os.fspath(p) if isinstance(p, (str, os.PathLike)) else p for p in paths]
-    dataset = _DecodedVideos(paths, video_processor.num_frames, mode, video_processor.video_backend)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=_keep_items)
-    kept_ids, outputs, failures = [], [], []
-    # Evaluation mode for the embeddings, and the encoder's modes restored afterwards (stage 2 may call this on an
-    # encoder that is training).
-    with eval_mode(vision_model):
-        for batch in tqdm(loader, desc="embedding videos", disable=not progress, unit="batch"):
-            good = [(index, frames) for index, frames, error in batch if error is None]
-            failures += [{"video_id": video_ids[i], "path": video_name(dataset.paths[i]), "error": e}
-                         for i, _, e in batch if e is not None]
-            if not good:
-                continue
-            pixels = video_processor([frames for _, frames in good], do_sample_frames=False,
-                                     return_tensors="pt")["pixel_values_videos"]
-            embeds = vision_model(pixels.to(device=device, dtype=next(vision_model.parameters()).dtype)).pooler_output
-            outputs.append(embeds.float().cpu().numpy())
-            kept_ids += [video_ids[index] for index, _ in good]
-    dim = vision_model.config.hidden_size
-    return kept_ids, np.concatenate(outputs) if outputs else np.zeros((0, dim), np.float32), failures
 
 
 @dataclass
@@ -148,7 +70,7 @@ def extract_embeddings(
 ) -> ExtractionSummary:
     """Embeds `videos` (`(video_id, path)` pairs, or a `datasets.Dataset` with a `Video` column `video` and
     optionally `video_id`) into parquet shards in `output_dir`, with the video encoder `vision_model` (as in
-    [`embed_videos`]).
+    [`embed_videos`], `num_workers` DataLoader workers decoding).
 
     The shard layout depends only on the video list and `shard_size`, so a rerun with the same
     arguments finds the finished shards and skips them.
@@ -176,6 +98,8 @@ def extract_embeddings(
         kept, embeds, failures = embed_videos(
             vision_model, video_processor, [v for v, _ in part], [p for _, p in part], batch_size, num_workers, progress
         )
+        for failure in failures:  # positions in the whole video list, not in the shard
+            failure["index"] += shard * shard_size
         # Failures first: the shard file is the marker of a finished shard.
         with atomic_write(failures_path, "w") as handle:
             handle.write("".join(json.dumps(f) + "\n" for f in failures))
