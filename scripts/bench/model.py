@@ -10,8 +10,8 @@ and on a GPU in float16 and bfloat16 whenever one is available. The outputs of t
 (float32: `allclose(atol=1e-4, rtol=1e-4)`); the script exits with status 1 otherwise.
 
 Example:
-    python scripts/bench_model.py                 # full size, CPU (about a minute on 2 cores)
-    python scripts/bench_model.py --quick         # a tiny model, seconds
+    python scripts/bench/model.py                 # full size, CPU (about a minute on 2 cores)
+    python scripts/bench/model.py --quick         # a tiny model, seconds
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from modeling_tfcovr.benchmarking import (
+from benchmarking import (
     BenchmarkReport,
     PeakMemory,
     command_line,
@@ -34,6 +33,7 @@ from modeling_tfcovr.benchmarking import (
     settings_of,
     time_call,
 )
+
 from modeling_tfcovr.configuration_tfcovr import TFCoVRVisionConfig
 from modeling_tfcovr.modeling_tfcovr import TFCoVRVisionModel
 
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the benchmark; returns 0 when SDPA and eager outputs agree, 1 otherwise."""
     args = parse_benchmark_args(build_parser(), argv, QUICK)
     started = time.perf_counter()
-    report = BenchmarkReport("model", command_line("scripts/bench_model.py", argv),
+    report = BenchmarkReport("model", command_line("scripts/bench/model.py", argv),
                              settings_of(args))
     model = build_model(args)
     config = model.config
