@@ -11,14 +11,13 @@ folder of videos or a clip table (with a progress bar) when the app starts. Need
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from . import run
+from . import command_parser, run
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("--model", required=True, help="a model folder saved for the pipeline, or a Hub repo id")
     parser.add_argument("--revision", default=None, help="the model's revision (a branch, tag or commit on the Hub)")
     source = parser.add_mutually_exclusive_group(required=True)

@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 
 from ..convert.clip_tokenizer import build_clip_tokenizer
-from . import report_error, run
+from . import command_parser, report_error, run
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("--output", type=Path, required=True, help="folder to save the tokenizer in")
     parser.add_argument("--bpe-path", type=Path, default=None, help="bpe_simple_vocab_16e6.txt.gz (default: from the clip package)")
     return parser

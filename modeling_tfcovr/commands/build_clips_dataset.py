@@ -19,11 +19,11 @@ from pathlib import Path
 
 from ..data.label_sets import LABEL_SETS
 from ..preparation.clips_dataset import build_clips_dataset, parse_split_arguments
-from . import run
+from . import command_parser, run
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("--videos", type=Path, required=True, help="folder of clips <clip id>.mp4")
     parser.add_argument("--output", type=Path, required=True, help="dataset folder to write")
     parser.add_argument("--split", action="append", required=True, metavar="SPLIT=FILE",

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from ..data.tfcovr_csv import REPORT_FILENAME, build_tfcovr_dataset
 from ..errors import TFCoVRError
-from . import report_error, run
+from . import command_parser, report_error, run
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("--csv-dir", type=Path, help="directory with the train / val / test CSVs")
     parser.add_argument(
         "--output", type=Path, default=Path("hub_dataset"), help="dataset repository to write data/ into"

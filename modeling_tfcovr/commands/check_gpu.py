@@ -21,7 +21,6 @@ within 1e-4 absolute; pipeline: the same top-5 and scores within 1e-4; gathered 
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -35,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import run
+from . import command_parser, run
 
 ROOT = Path(__file__).resolve().parents[2]
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -385,7 +384,7 @@ def run_checks(output_dir: Path, dry_run: bool, benchmark_repeats: int = 10) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("--output-dir", type=Path, default=Path("runs/check-gpu"))
     parser.add_argument("--dry-run", action="store_true", help="CPU only: run what the CPU can, skip the rest")
     parser.add_argument("--benchmark-repeats", type=int, default=10)

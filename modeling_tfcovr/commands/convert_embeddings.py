@@ -15,11 +15,11 @@ from pathlib import Path
 
 from ..data.embeddings import convert_pickle_embeddings
 from ..errors import TFCoVRError
-from . import report_error, run
+from . import command_parser, report_error, run
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("input", type=Path, help="the pickle stream of {video_id: tensor} dicts")
     parser.add_argument("--output", type=Path, required=True, help="parquet file to write")
     parser.add_argument("--trust-pickle", action="store_true", help="I trust this file: allow unpickling it")

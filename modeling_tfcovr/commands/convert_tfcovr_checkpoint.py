@@ -25,11 +25,11 @@ from pathlib import Path
 from ..convert import convert_tfcovr_checkpoint
 from ..convert.aim import aim_preset_names
 from ..errors import TFCoVRError
-from . import report_error, run
+from . import command_parser, report_error, run
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("checkpoint", type=Path, help="the official stage-2 checkpoint (.ckpt, .pt or .safetensors)")
     parser.add_argument("--output", type=Path, required=True, help="folder to save the converted model in")
     parser.add_argument(

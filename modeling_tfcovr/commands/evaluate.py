@@ -21,7 +21,6 @@ features composed with the text features by sum or average:
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -34,7 +33,7 @@ from ..data.embeddings import read_embeddings
 from ..retrieval_evaluation import evaluate_split, format_results_table, load_triplet_split
 from ..training.extract import embed_videos
 from ..video_io import VIDEO_BACKENDS, resolve_video_path
-from . import run
+from . import command_parser, run
 
 
 def load_model(args):
@@ -55,7 +54,7 @@ def load_model(args):
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("--model", help="a TFCoVRModel folder or hub id (from_pretrained)")
     parser.add_argument("--revision", default=None, help="branch, tag or commit of --model / --zero-shot-clip hub ids")
     parser.add_argument("--triplets-revision", default=None, help="branch, tag or commit of a --triplets hub dataset id")

@@ -24,11 +24,11 @@ from pathlib import Path
 
 from ..data.release import EMBEDDING_FORMS, REPORT_FILENAME, import_release
 from ..errors import TFCoVRError
-from . import report_error, run
+from . import command_parser, report_error, run
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("release", type=Path, help="the downloaded release folder (official layout)")
     parser.add_argument("--output", type=Path, required=True, help="folder to write triplets/ and embeddings.parquet to")
     parser.add_argument(

@@ -20,11 +20,11 @@ from pathlib import Path
 
 from ..preparation.finediving import prepare_finediving
 from ..preparation.jobs import FAILURES_FILE, add_job_arguments, job_options
-from . import run
+from . import command_parser, run
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("--frames", type=Path, required=True, help="folder of <competition>/<index>/<NNNNN>.jpg")
     parser.add_argument("--output", type=Path, required=True, help="folder the clips are written to")
     parser.add_argument("--annotations", type=Path, nargs="*", default=[],

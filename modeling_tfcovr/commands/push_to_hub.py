@@ -14,15 +14,14 @@ dataset card's `configs` name files that exist.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from ..publishing import plan_upload, upload
-from . import run
+from . import command_parser, run
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("folder")
     parser.add_argument("--repo-id", required=True)
     parser.add_argument("--repo-type", default="model", choices=["model", "dataset"])
