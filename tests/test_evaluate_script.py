@@ -1,4 +1,4 @@
-"""scripts/evaluate.py on a synthetic test split: TF-CoVR, baselines and zero-shot CLIP."""
+"""`tfcovr evaluate` (scripts/evaluate_retrieval.py) on a synthetic test split: TF-CoVR, baselines and zero-shot CLIP."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def test_zero_shot_clip_evaluation(gym, tmp_path, tiny_tokenizer):
 
 
 def test_scripts_folder_on_the_path_does_not_hide_the_evaluate_library():
-    """`python scripts/<x>.py` puts scripts/ first on sys.path, where scripts/evaluate.py could stand in for the
+    """`python scripts/<x>.py` puts scripts/ first on sys.path, where a scripts/evaluate.py would stand in for the
     `evaluate` library that the metric module needs."""
     probe = ("import sys; sys.path.insert(0, 'scripts'); import evaluate; "
              "print(type(evaluate.load).__name__, evaluate.__file__)")
@@ -95,6 +95,6 @@ def test_scripts_folder_on_the_path_does_not_hide_the_evaluate_library():
     assert result.returncode == 0, result.stderr[-2000:]
     kind, path = result.stdout.split()
     assert kind == "function" and Path(path).parts[-2:] == ("evaluate", "__init__.py")
-    usage = subprocess.run([sys.executable, "scripts/evaluate.py", "--help"], cwd=ROOT, capture_output=True, text=True,
-                           timeout=120)
+    usage = subprocess.run([sys.executable, "scripts/evaluate_retrieval.py", "--help"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120)
     assert usage.returncode == 0 and "--triplets" in usage.stdout, usage.stderr[-2000:]

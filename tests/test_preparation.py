@@ -446,7 +446,7 @@ def test_finegym_killed_midway_keeps_finished_clips_and_the_rerun_completes(fine
     annotation = tmp_path / "many.json"
     annotation.write_text(json.dumps({A: events}))
     output = tmp_path / "out"
-    command = [sys.executable, str(Path(__file__).resolve().parents[1] / "scripts" / "prepare_finegym.py"),
+    command = [sys.executable, "-m", "modeling_tfcovr.commands", "prepare-finegym",
                "--annotations", str(annotation), "--videos", str(finegym["raw"]), "--output", str(output),
                "--workers", "2", "--no-progress"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,

@@ -36,6 +36,7 @@ from .conftest import TINY_TEXT_WORDS, TINY_VISION, brightness_frames, tiny_text
 from .training_fixtures import build_embedding_world, stage2_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
+TFCOVR = [sys.executable, "-m", "modeling_tfcovr.commands"]  # the `tfcovr` program
 SMALL = dict(num_frames=4, size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
 
 
@@ -366,7 +367,7 @@ def test_extract_script_cli_prints_the_error_without_a_traceback(tmp_path):
     table = tmp_path / "videos.parquet"
     pq.write_table(pa.table({"video_id": ["inside", "../outside"]}), table)
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "extract_embeddings.py"), "--model", str(world["vision"]), "--videos",
+        [*TFCOVR, "extract-embeddings", "--model", str(world["vision"]), "--videos",
          str(table), "--video-root", str(world["root"]), "--output", str(tmp_path / "out"), "--num-workers", "0"],
         capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
