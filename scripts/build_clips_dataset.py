@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Builds a stage-1 clips dataset (for train_classifier.py --dataset_dir) from clips and label tables.
+"""Builds a stage-1 clips dataset (for train_classifier.py --dataset-dir) from clips and label tables.
 
 Runs `tfcovr build-clips-dataset` (`modeling_tfcovr.commands.build_clips_dataset`); `--help` lists its options.
 """

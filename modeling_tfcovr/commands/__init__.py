@@ -20,7 +20,10 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
+
+from transformers import HfArgumentParser
 
 from ..errors import TFCoVRError, UntrustedFileError
 
@@ -88,11 +91,19 @@ def load_command(name: str) -> ModuleType:
     return importlib.import_module(f"{__name__}.{COMMANDS[name].module}")
 
 
-class CommandParser(argparse.ArgumentParser):
+class _OneLineErrors:
+    """A command line that does not parse ends in one line, `<prog>: error: <message>` (argparse's message, without
+    the usage, which `--help` prints: the training commands' usage alone is over a hundred lines)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+class CommandParser(_OneLineErrors, argparse.ArgumentParser):
     """An `ArgumentParser` that takes every `--long-option` also spelled with underscores (`--output_dir`).
 
-    The documented spelling is the dashed one (the usage and `--help` show only it), as `HfArgumentParser` in the
-    training commands, which accepts both spellings too.
+    The documented spelling is the dashed one (the usage and `--help` show only it), as in the training commands,
+    whose `HfArgumentParser` ([`training_parser`]) accepts both spellings too.
     """
 
     def parse_known_args(self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None):
@@ -117,6 +128,45 @@ def command_parser(description: str | None = None, **kwargs) -> CommandParser:
     if _prog is not None:
         kwargs.setdefault("prog", _prog)
     return CommandParser(description=description, **kwargs)
+
+
+class TrainingParser(_OneLineErrors, HfArgumentParser):
+    """`HfArgumentParser` (every `TrainingArguments` option, `--output-dir` or `--output_dir`) with one-line errors."""
+
+
+def training_parser(dataclass_types) -> TrainingParser:
+    """The argument parser of a training command, over its argument dataclasses."""
+    return TrainingParser(dataclass_types, **({"prog": _prog} if _prog is not None else {}))
+
+
+def path_or_repo_id(text: str) -> str:
+    """argparse type: a path on disk, else a valid Hub repository id (the usual mistake: a typo in a local path)."""
+    from ..hub import check_repo_id, is_local
+
+    if is_local(text):
+        return text
+    try:
+        return check_repo_id(text)
+    except FileNotFoundError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def existing_path(text: str) -> Path:
+    """argparse type: a file or folder that exists."""
+    if not Path(text).exists():
+        raise argparse.ArgumentTypeError(f"{text!r} does not exist")
+    return Path(text)
+
+
+def positive_ints(text: str) -> list[int]:
+    """argparse type: comma-separated positive integers (`5,10,25,50`)."""
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers such as 5,10,25,50, got {text!r}")
+    return values
 
 
 def report_error(error: BaseException) -> int:
@@ -188,11 +238,16 @@ __all__ = [
     "EXIT_ERROR",
     "EXIT_UNTRUSTED",
     "EXIT_USAGE",
+    "TrainingParser",
     "command_parser",
     "console_scripts",
+    "existing_path",
     "load_command",
     "main",
+    "path_or_repo_id",
+    "positive_ints",
     "report_error",
     "run",
     "run_command",
+    "training_parser",
 ]

@@ -1,4 +1,4 @@
-"""Builds a stage-1 clips dataset (for `train_classifier.py --dataset_dir`) from clips and label tables.
+"""Builds a stage-1 clips dataset (for `train_classifier.py --dataset-dir`) from clips and label tables.
 
 Example:
     python scripts/build_clips_dataset.py --videos clips/ --output stage1-data \

@@ -378,7 +378,7 @@ def run_checks(output_dir: Path, dry_run: bool, benchmark_repeats: int = 10) -> 
         checks.run("model benchmark (AIM ViT-B/16, 12 frames, 224 px)", lambda: (True, _benchmark(benchmark_repeats)))
     else:
         checks.skip("model benchmark (AIM ViT-B/16, 12 frames, 224 px)",
-                    f"{no_cuda}; CPU figures: scripts/bench_model.py")
+                    f"{no_cuda}; CPU figures: scripts/bench/model.py")
     (output_dir / "check_gpu.json").write_text(json.dumps(checks.rows, indent=2))
     return checks
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from ..data.embeddings import convert_pickle_embeddings
 from ..errors import TFCoVRError
-from . import command_parser, report_error, run
+from . import command_parser, existing_path, report_error, run
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = command_parser(__doc__)
-    parser.add_argument("input", type=Path, help="the pickle stream of {video_id: tensor} dicts")
+    parser.add_argument("input", type=existing_path, help="the pickle stream of {video_id: tensor} dicts")
     parser.add_argument("--output", type=Path, required=True, help="parquet file to write")
     parser.add_argument("--trust-pickle", action="store_true", help="I trust this file: allow unpickling it")
     parser.add_argument("--dim", type=int, default=None, help="expected embedding dimension (e.g. 768)")

@@ -1,7 +1,7 @@
 """Evaluate composed video retrieval on a triplets split: TF-CoVR and the baselines that show what
 composition adds (text only, query video only, average of both).
 
-    python scripts/evaluate.py --model runs/stage2 --triplets data/synthetic --split test \
+    tfcovr evaluate --model runs/stage2 --triplets data/synthetic --split test \
         --video-root data/synthetic/videos --output-dir runs/eval
 
 Video embeddings come from `--embeddings` (an embeddings dataset, e.g. the released TF-CoVR
@@ -15,7 +15,7 @@ replaces the unique gallery and skips the official protocol. Writes metrics.json
 Zero-shot (the paper's protocol) from any transformers CLIP checkpoint: frame-averaged image
 features composed with the text features by sum or average:
 
-    python scripts/evaluate.py --zero-shot-clip openai/clip-vit-base-patch16 --triplets ... \
+    tfcovr evaluate --zero-shot-clip openai/clip-vit-base-patch16 --triplets ... \
         --video-root ... --output-dir runs/zero-shot
 """
 
@@ -33,7 +33,7 @@ from ..data.embeddings import read_embeddings
 from ..retrieval_evaluation import evaluate_split, format_results_table, load_triplet_split
 from ..training.extract import embed_videos
 from ..video_io import VIDEO_BACKENDS, resolve_video_path
-from . import command_parser, run
+from . import command_parser, path_or_repo_id, positive_ints, run
 
 
 def load_model(args):
@@ -55,10 +55,11 @@ def load_model(args):
 
 def main(argv: list[str] | None = None) -> dict:
     parser = command_parser(__doc__)
-    parser.add_argument("--model", help="a TFCoVRModel folder or hub id (from_pretrained)")
+    parser.add_argument("--model", type=path_or_repo_id, help="a TFCoVRModel folder or hub id (from_pretrained)")
     parser.add_argument("--revision", default=None, help="branch, tag or commit of --model / --zero-shot-clip hub ids")
     parser.add_argument("--triplets-revision", default=None, help="branch, tag or commit of a --triplets hub dataset id")
-    parser.add_argument("--zero-shot-clip", help="evaluate a transformers CLIP checkpoint zero-shot instead of --model")
+    parser.add_argument("--zero-shot-clip", type=path_or_repo_id,
+                        help="evaluate a transformers CLIP checkpoint zero-shot instead of --model")
     parser.add_argument("--zero-shot-mode", default="sum", choices=["sum", "avg"])
     parser.add_argument("--num-frames", type=int, default=12, help="frames per clip for --zero-shot-clip")
     parser.add_argument("--triplets", required=True, help="triplets dataset folder, parquet file or hub dataset id")
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="decoder of --video-root's files (default: the model's video processor's, else decord)")
     parser.add_argument("--gallery", help="embeddings dataset to use as the gallery instead of the split's targets")
     parser.add_argument("--output-dir", required=True)
-    parser.add_argument("--k", default="5,10,25,50", help="comma-separated K values")
+    parser.add_argument("--k", type=positive_ints, default="5,10,25,50", help="comma-separated K values")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-queries", type=int)
     args = parser.parse_args(argv)
@@ -79,11 +80,12 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("pass exactly one of --model and --zero-shot-clip")
 
     start = time.perf_counter()
-    k_values = [int(k) for k in args.k.split(",")]
+    k_values = args.k
+    # The split first: a split that does not exist is reported before the model is loaded.
+    split = load_triplet_split(args.triplets, args.split, revision=args.triplets_revision)
     model, processor = load_model(args)
     if args.video_backend:
         processor.video_processor.video_backend = args.video_backend
-    split = load_triplet_split(args.triplets, args.split, revision=args.triplets_revision)
     if args.max_queries:
         split = split.subset(args.max_queries)
 

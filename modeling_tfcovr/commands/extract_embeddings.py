@@ -23,7 +23,7 @@ from ..modeling_tfcovr import load_vision_encoder
 from ..training.extract import dataset_video_pairs, extract_embeddings, read_failures
 from ..video_io import VIDEO_BACKENDS, VIDEO_EXTENSIONS, resolve_relative_video_path, resolve_video_path
 from ..video_processing_tfcovr import TFCoVRVideoProcessor
-from . import command_parser, run
+from . import command_parser, path_or_repo_id, run
 
 
 def list_videos(source: str, video_root: str | None = None) -> list[tuple[str, object]]:
@@ -51,7 +51,7 @@ def list_videos(source: str, video_root: str | None = None) -> list[tuple[str, o
 
 def main(argv: list[str] | None = None) -> dict:
     parser = command_parser(__doc__)
-    parser.add_argument("--model", required=True,
+    parser.add_argument("--model", required=True, type=path_or_repo_id,
                         help="TF-CoVR folder or hub id (stage 1 or 2), or a transformers CLIP checkpoint")
     parser.add_argument("--revision", default=None, help="branch, tag or commit of a hub id (default: main)")
     parser.add_argument("--videos", required=True)
