@@ -20,8 +20,8 @@ from .official_protocol import official_gallery_ids, official_rankings
 from .retrieval_index import RetrievalIndex, SearchResult
 
 if TYPE_CHECKING:
-    from .convert.zero_shot import ZeroShotCLIPComposer
     from .modeling_tfcovr import TFCoVRModel
+    from .modeling_zero_shot import ZeroShotCLIPComposer
     from .processing_tfcovr import TFCoVRProcessor
 
     # A model with TF-CoVR's feature methods (`encode_text`, `get_text_features`, `get_query_features`).

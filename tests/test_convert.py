@@ -29,16 +29,14 @@ from modeling_tfcovr import TFCoVRForVideoClassification, TFCoVRModel, TFCoVRVis
 from modeling_tfcovr.commands import load_command
 from modeling_tfcovr.convert import (
     PlaceholderObject,
-    ZeroShotCLIPComposer,
     build_clip_tokenizer,
     convert_aim_checkpoint,
     convert_openai_clip_checkpoint,
     convert_tfcovr_checkpoint,
     load_checkpoint,
-    zero_shot_query_features,
-    zero_shot_video_features,
 )
 from modeling_tfcovr.errors import DataFormatError
+from modeling_tfcovr.modeling_zero_shot import ZeroShotCLIPComposer, zero_shot_query_features, zero_shot_video_features
 
 REPO = Path(__file__).resolve().parents[1]
 VOCAB, CONTEXT, EMBED = 100, 16, 48  # tiny OpenAI CLIP: vocabulary, context length, joint embedding

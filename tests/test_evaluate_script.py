@@ -12,10 +12,10 @@ from transformers import CLIPConfig, CLIPModel
 
 import modeling_tfcovr as mt
 from modeling_tfcovr.commands import load_command
-from modeling_tfcovr.convert import ZeroShotCLIPComposer
 from modeling_tfcovr.data.embeddings import write_embeddings_parquet
 from modeling_tfcovr.data.synthetic import SyntheticConfig, build_synthetic_benchmark
 from modeling_tfcovr.metrics import compute_retrieval_metrics
+from modeling_tfcovr.modeling_zero_shot import ZeroShotCLIPComposer
 from modeling_tfcovr.training.extract import embed_videos
 
 ROOT = Path(__file__).resolve().parents[1]

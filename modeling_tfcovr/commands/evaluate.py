@@ -44,7 +44,7 @@ def load_model(args):
     from transformers import AutoTokenizer
 
     from .. import TFCoVRVideoProcessor
-    from ..convert import ZeroShotCLIPComposer
+    from ..modeling_zero_shot import ZeroShotCLIPComposer
 
     composer = ZeroShotCLIPComposer.from_pretrained(args.zero_shot_clip, mode=args.zero_shot_mode, revision=args.revision)
     size = composer.clip_model.config.vision_config.image_size

@@ -73,7 +73,7 @@ def embed_videos(
     Args:
         vision_model: a video encoder mapping `pixel_values_videos` `(B, T, 3, H, W)` to an output with
             `pooler_output` `(B, hidden_size)` and with `config.hidden_size`: a [`TFCoVRVisionModel`], or the
-            `vision_model` of a [`ZeroShotCLIPComposer`].
+            `vision_model` of a [`~modeling_zero_shot.ZeroShotCLIPComposer`].
         video_processor: its video processor (`num_frames` frames per video, decoded with its `video_backend`).
         video_ids / paths: one id and one video per video: a file, a torchcodec `VideoDecoder` or a
             [`DatasetVideo`] (a `datasets` `Video` value; DataLoader workers need these rather than decoders).
