@@ -8,15 +8,16 @@ command through [`run`], which turns the project's errors and a user's mistakes 
 not exist) into one line on stderr and an exit status instead of a traceback.
 
 Adding a command: write `modeling_tfcovr/commands/<module>.py` with `main(argv) -> int | object` building its parser
-with [`command_parser`] and `cli()` calling `sys.exit(run(main))`, add one [`Command`] to [`COMMANDS`], the alias to
-`setup.cfg` (a test checks it equals [`console_scripts`]) and `scripts/<script>.py` (the same three lines as the
-others).
+with [`command_parser`] (or [`run_training`] for a `Trainer` command), add one [`Command`] to [`COMMANDS`], its alias
+line to `setup.cfg` (a test checks that the entry points equal [`console_scripts`]) and `scripts/<script>.py` (the
+same lines as the others).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -78,10 +79,9 @@ _prog: str | None = None  # the program name shown in a command's usage while `r
 
 
 def console_scripts() -> list[str]:
-    """The `console_scripts` entry points of the package: `tfcovr` and the alias `tfcovr-<name>` of every command."""
-    entries = [f"{PROGRAM} = {__name__}:main"]
-    entries += [f"{PROGRAM}-{name} = {__name__}.{command.module}:cli" for name, command in COMMANDS.items()]
-    return entries
+    """The `console_scripts` entry points of the package: `tfcovr` and the alias `tfcovr-<name>` of every command,
+    all the same function, [`main`], which reads the command of an alias from the program's name."""
+    return [f"{program} = {__name__}:main" for program in [PROGRAM, *(f"{PROGRAM}-{name}" for name in COMMANDS)]]
 
 
 def load_command(name: str) -> ModuleType:
@@ -217,8 +217,20 @@ def build_main_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_training(dataclass_types, train: Callable[..., dict], argv: Sequence[str] | None) -> dict:
+    """A training command: parses `argv` into the argument dataclasses, trains, prints and returns the metrics."""
+    metrics = train(*training_parser(dataclass_types).parse_args_into_dataclasses(args=argv))
+    print(json.dumps(metrics, indent=2))
+    return metrics
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """`tfcovr <command> [options]`: runs one command of [`COMMANDS`]; `tfcovr --help` lists them."""
+    """`tfcovr <command> [options]`: runs one command of [`COMMANDS`]; `tfcovr --help` lists them. Run as an alias
+    `tfcovr-<command>` (a console script), it runs that command."""
+    if argv is None:
+        alias = Path(sys.argv[0]).name.removesuffix(".exe")
+        if alias.startswith(f"{PROGRAM}-") and alias[len(PROGRAM) + 1 :] in COMMANDS:
+            return run_command(alias[len(PROGRAM) + 1 :], sys.argv[1:], prog=alias)
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_main_parser()
     if not argv or argv[0] in ("-h", "--help"):
@@ -249,5 +261,6 @@ __all__ = [
     "report_error",
     "run",
     "run_command",
+    "run_training",
     "training_parser",
 ]

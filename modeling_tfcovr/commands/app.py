@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from . import command_parser, path_or_repo_id, run
+from . import command_parser, path_or_repo_id
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,8 +60,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"TF-CoVR app on http://{args.host}:{args.port} ({len(gallery)} videos in the gallery)", flush=True)
     launch(service, host=args.host, port=args.port, default_top_k=args.top_k)
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-app`."""
-    sys.exit(run(main))

@@ -8,11 +8,10 @@ Example:
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..convert.clip_tokenizer import build_clip_tokenizer
-from . import command_parser, report_error, run
+from . import command_parser, report_error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,8 +29,3 @@ def main(argv: list[str] | None = None) -> int:
         return report_error(error)
     print(f"saved a CLIP tokenizer of {len(tokenizer)} tokens to {args.output}")
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-build-clip-tokenizer`."""
-    sys.exit(run(main))

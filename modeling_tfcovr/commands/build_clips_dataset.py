@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from ..data.label_sets import LABEL_SETS
 from ..preparation.clips_dataset import build_clips_dataset, parse_split_arguments
-from . import command_parser, run
+from . import command_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,8 +45,3 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({split: {k: v for k, v in info.items() if not isinstance(v, list)}
                       for split, info in report["splits"].items()}))
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-build-clips-dataset`."""
-    sys.exit(run(main))

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from ..data.synthetic import SyntheticConfig, build_synthetic_benchmark
-from . import command_parser, run
+from . import command_parser
 
 
 def parse_rotations(text: str) -> tuple[float, ...]:
@@ -101,8 +101,3 @@ def main(argv: list[str] | None = None) -> int:
             )
         print(f"built {args.output} ({stats['num_labels']} labels) in {elapsed:.1f} s")
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-build-synthetic`."""
-    sys.exit(run(main))

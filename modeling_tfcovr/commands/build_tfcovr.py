@@ -12,12 +12,11 @@ numbers; by default nothing is written, with --skip-invalid they are skipped and
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..data.tfcovr_csv import REPORT_FILENAME, build_tfcovr_dataset
 from ..errors import TFCoVRError
-from . import command_parser, report_error, run
+from . import command_parser, report_error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,8 +46,3 @@ def main(argv: list[str] | None = None) -> int:
     if report["skipped_rows"]:
         print(f"skipped rows are listed in {args.output / REPORT_FILENAME}")
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-build-dataset`."""
-    sys.exit(run(main))

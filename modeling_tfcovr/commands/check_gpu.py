@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import command_parser, run
+from . import command_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -399,8 +399,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"check-gpu: {counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped in "
           f"{time.perf_counter() - started:.0f}s" + (f"; failed: {', '.join(checks.failed)}" if checks.failed else ""))
     return 1 if checks.failed else 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-check-gpu`."""
-    sys.exit(run(main))

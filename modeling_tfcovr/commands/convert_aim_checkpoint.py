@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 from ..convert import convert_aim_checkpoint
 from ..convert.aim import aim_preset_names, load_aim_preset
 from ..errors import TFCoVRError
-from . import command_parser, report_error, run
+from . import command_parser, report_error
 
 
 def _presets_help() -> str:
@@ -82,8 +81,3 @@ def main(argv: list[str] | None = None) -> int:
         return report_error(error)
     print(f"saved {type(model).__name__} to {args.output}")
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-convert-aim`."""
-    sys.exit(run(main))

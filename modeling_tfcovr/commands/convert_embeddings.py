@@ -10,12 +10,11 @@ Unpickling a file can execute arbitrary code hidden in it, so the conversion onl
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..data.embeddings import convert_pickle_embeddings
 from ..errors import TFCoVRError
-from . import command_parser, existing_path, report_error, run
+from . import command_parser, existing_path, report_error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,8 +36,3 @@ def main(argv: list[str] | None = None) -> int:
         return report_error(error)
     print(f"wrote {result['num_embeddings']} embeddings of dimension {result['dim']} to {result['output']}")
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-convert-embeddings`."""
-    sys.exit(run(main))

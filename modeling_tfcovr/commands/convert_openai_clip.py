@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 from ..convert import convert_openai_clip_checkpoint
 from ..errors import TFCoVRError
-from . import command_parser, report_error, run
+from . import command_parser, report_error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,8 +42,3 @@ def main(argv: list[str] | None = None) -> int:
         return report_error(error)
     print(f"saved {type(model).__name__} to {args.output}")
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-convert-openai-clip`."""
-    sys.exit(run(main))

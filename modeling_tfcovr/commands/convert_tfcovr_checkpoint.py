@@ -19,13 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
 from ..convert import convert_tfcovr_checkpoint
 from ..convert.aim import aim_preset_names
 from ..errors import TFCoVRError
-from . import command_parser, report_error, run
+from . import command_parser, report_error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,8 +84,3 @@ def main(argv: list[str] | None = None) -> int:
         return report_error(error)
     print(f"saved TFCoVRModel (embed_dim {model.config.embed_dim}) to {args.output}")
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-convert-checkpoint`."""
-    sys.exit(run(main))

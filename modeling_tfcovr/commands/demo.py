@@ -14,10 +14,8 @@ metric and of stage-1 accuracy) in <output-dir>/robustness.md:
 
 from __future__ import annotations
 
-import sys
-
 from ..demo import DemoConfig, run_demo
-from . import command_parser, run
+from . import command_parser
 
 QUICK = dict(stage1_epochs=1, stage2_epochs=1, num_frames=4, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
              num_attention_heads=2, combiner_projection_dim=32, combiner_hidden_dim=32, num_examples=2,
@@ -53,8 +51,3 @@ def main(argv: list[str] | None = None) -> dict:
 
         return run_seeds(args.output_dir, DemoConfig(**options), args.seeds)
     return run_demo(args.output_dir, DemoConfig(**options))
-
-
-def cli() -> None:
-    """Console script `tfcovr-demo`."""
-    sys.exit(run(main))

@@ -22,7 +22,6 @@ features composed with the text features by sum or average:
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from ..data.embeddings import read_embeddings
 from ..retrieval_evaluation import evaluate_split, format_results_table, load_triplet_split
 from ..training.extract import embed_videos
 from ..video_io import VIDEO_BACKENDS, resolve_video_path
-from . import command_parser, path_or_repo_id, positive_ints, run
+from . import command_parser, path_or_repo_id, positive_ints
 
 
 def load_model(args):
@@ -131,8 +130,3 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{report['num_queries']} queries"
           + (f", {report['skipped_queries']} queries skipped (no video embedding)" if report["skipped_queries"] else ""))
     return report
-
-
-def cli() -> None:
-    """Console script `tfcovr-evaluate`."""
-    sys.exit(run(main))

@@ -14,7 +14,6 @@ process takes its own shards.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import torch
@@ -23,7 +22,7 @@ from ..modeling_tfcovr import load_vision_encoder
 from ..training.extract import dataset_video_pairs, extract_embeddings, read_failures
 from ..video_io import VIDEO_BACKENDS, VIDEO_EXTENSIONS, resolve_relative_video_path, resolve_video_path
 from ..video_processing_tfcovr import TFCoVRVideoProcessor
-from . import command_parser, path_or_repo_id, run
+from . import command_parser, path_or_repo_id
 
 
 def list_videos(source: str, video_root: str | None = None) -> list[tuple[str, object]]:
@@ -82,8 +81,3 @@ def main(argv: list[str] | None = None) -> dict:
     result = {**summary.__dict__, "videos": len(videos), "failures_total": len(read_failures(args.output))}
     print(json.dumps(result, indent=2))
     return result
-
-
-def cli() -> None:
-    """Console script `tfcovr-extract-embeddings`."""
-    sys.exit(run(main))

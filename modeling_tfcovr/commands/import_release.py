@@ -19,12 +19,11 @@ that could not be used (with the reason; the others are still written).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..data.release import EMBEDDING_FORMS, REPORT_FILENAME, import_release
 from ..errors import TFCoVRError
-from . import command_parser, report_error, run
+from . import command_parser, report_error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,8 +88,3 @@ def format_summary(report: dict) -> str:
     if len(failures) > 10:
         lines.append(f"  ... and {len(failures) - 10} more")
     return "\n".join(lines)
-
-
-def cli() -> None:
-    """Console script `tfcovr-import-release`."""
-    sys.exit(run(main))

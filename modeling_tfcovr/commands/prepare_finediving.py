@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from ..preparation.finediving import prepare_finediving
 from ..preparation.jobs import FAILURES_FILE, add_job_arguments, job_options
-from . import command_parser, run
+from . import command_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,8 +42,3 @@ def main(argv: list[str] | None = None) -> int:
                                  skip_bad_frames=args.skip_bad_frames, **job_options(parser, args))
     print(json.dumps({**summary.as_dict(), "failures": str(args.output / FAILURES_FILE)}))
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-prepare-finediving`."""
-    sys.exit(run(main))

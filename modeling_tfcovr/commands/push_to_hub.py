@@ -14,10 +14,8 @@ dataset card's `configs` name files that exist.
 
 from __future__ import annotations
 
-import sys
-
 from ..publishing import plan_upload, upload
-from . import command_parser, run
+from . import command_parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,8 +34,3 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(upload(plan, private=args.private))
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-push-to-hub`."""
-    sys.exit(run(main))

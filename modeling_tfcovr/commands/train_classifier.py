@@ -9,26 +9,15 @@ Every `TrainingArguments` option is accepted (`--num-train-epochs`, `--per-devic
 
 from __future__ import annotations
 
-import json
-import sys
-
 from ..training.stage1 import (
     ClassifierDataArguments,
     ClassifierModelArguments,
     ClassifierTrainingArguments,
     train_classifier,
 )
-from . import run, training_parser
+from . import run_training
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = training_parser((ClassifierModelArguments, ClassifierDataArguments, ClassifierTrainingArguments))
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-    metrics = train_classifier(model_args, data_args, training_args)
-    print(json.dumps(metrics, indent=2))
-    return metrics
-
-
-def cli() -> None:
-    """Console script `tfcovr-train-classifier`."""
-    sys.exit(run(main))
+    arguments = (ClassifierModelArguments, ClassifierDataArguments, ClassifierTrainingArguments)
+    return run_training(arguments, train_classifier, argv)

@@ -12,26 +12,15 @@ apply (`--per-device-train-batch-size`, `--fp16`, `--resume-from-checkpoint`, ..
 
 from __future__ import annotations
 
-import json
-import sys
-
 from ..training.stage2 import (
     RetrievalDataArguments,
     RetrievalModelArguments,
     RetrievalTrainingArguments,
     train_retrieval,
 )
-from . import run, training_parser
+from . import run_training
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = training_parser((RetrievalModelArguments, RetrievalDataArguments, RetrievalTrainingArguments))
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-    metrics = train_retrieval(model_args, data_args, training_args)
-    print(json.dumps(metrics, indent=2))
-    return metrics
-
-
-def cli() -> None:
-    """Console script `tfcovr-train-retrieval`."""
-    sys.exit(run(main))
+    arguments = (RetrievalModelArguments, RetrievalDataArguments, RetrievalTrainingArguments)
+    return run_training(arguments, train_retrieval, argv)
