@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 import configparser
-import importlib.util
+import importlib.machinery
 import subprocess
 import sys
 from pathlib import Path
@@ -38,9 +38,12 @@ def test_every_script_is_a_thin_call_of_its_registered_command():
 
 def test_no_script_shadows_an_installed_module():
     """`python scripts/<x>.py` puts its folder first on sys.path: no file there may share a module's name."""
-    for folder in (ROOT / "scripts", ROOT / "scripts" / "bench"):
+    folders = (ROOT / "scripts", ROOT / "scripts" / "bench")
+    elsewhere = [entry for entry in sys.path if Path(entry or ".").resolve() not in folders]  # the path without them
+    for folder in folders:
         for path in folder.glob("*.py"):
-            assert importlib.util.find_spec(path.stem) is None or path.stem == "benchmarking", path
+            assert path.stem not in sys.builtin_module_names, path
+            assert importlib.machinery.PathFinder.find_spec(path.stem, elsewhere) is None, path
 
 
 def test_tfcovr_help_lists_every_command_with_its_description(capsys):
