@@ -481,6 +481,14 @@ class BenchmarkReport:
         """Writes the report as JSON."""
         return write_json(path, {**asdict(self), "passed": self.passed})
 
+    def finish(self, path: str | os.PathLike, started: float) -> int:
+        """The end of a benchmark: records the wall time since `started` (`time.perf_counter()`), prints the
+        summary, writes the report to `path` and returns the exit status (1 when a check failed)."""
+        self.wall_time_s = time.perf_counter() - started
+        print("\n" + "\n".join(self.summary_lines()))
+        print(f"wrote {self.write(path)} ({self.wall_time_s:.1f} s)")
+        return 0 if self.passed else 1
+
 
 def parse_benchmark_args(parser, argv: Sequence[str] | None, quick: Mapping[str, Any]):
     """Parses `argv`; with `--quick`, every option the user left at its default takes its `quick` value."""

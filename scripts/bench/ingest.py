@@ -409,10 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         if "one_worker_ms_per_clip" in profile:
             print(f"{name}, 1 worker, ms per clip: " + ", ".join(
                 f"{k} {v:.2f}" for k, v in profile["one_worker_ms_per_clip"].items()))
-    report.wall_time_s = time.perf_counter() - started
-    print("\n" + "\n".join(report.summary_lines()))
-    print(f"wrote {report.write(args.output)} ({report.wall_time_s:.1f} s)")
-    return 0 if report.passed else 1
+    return report.finish(args.output, started)
 
 
 if __name__ == "__main__":

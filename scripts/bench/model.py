@@ -167,10 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         "device": "device", "dtype": "dtype", "attention": "attention", "batch": "clips/batch", "s_per_clip": "s/clip",
         "clips_per_s": "clips/s", "peak_memory_per_clip_bytes": "peak memory per clip",
         "speedup_sdpa_vs_eager": "SDPA speed-up"}))
-    report.wall_time_s = time.perf_counter() - started
-    print("\n" + "\n".join(report.summary_lines()))
-    print(f"wrote {report.write(args.output)} ({report.wall_time_s:.1f} s)")
-    return 0 if report.passed else 1
+    return report.finish(args.output, started)
 
 
 if __name__ == "__main__":

@@ -478,10 +478,7 @@ def main(argv: list[str] | None = None) -> int:
             "method": "search", "seconds": "s", "ms_per_query": "ms/query", "time_vs_exact": "x exact",
             "recall@k": f"recall@{args.top_k}"}))
 
-    report.wall_time_s = time.perf_counter() - started
-    print("\n" + "\n".join(report.summary_lines()))
-    print(f"wrote {report.write(args.output)} ({report.wall_time_s:.1f} s)")
-    return 0 if report.passed else 1
+    return report.finish(args.output, started)
 
 
 if __name__ == "__main__":

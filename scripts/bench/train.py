@@ -347,10 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         "epoch_s": "s/epoch", "first_epoch_s": "s/first epoch (incl. cache)",
         "official_over_this_first_epoch": "speed-up vs official, first epoch",
         "official_over_this_later_epochs": "speed-up vs official, later epochs", "peak_memory_bytes": "peak memory"}))
-    report.wall_time_s = time.perf_counter() - started
-    print("\n" + "\n".join(report.summary_lines()))
-    print(f"wrote {report.write(args.output)} ({report.wall_time_s:.1f} s)")
-    return 0 if report.passed else 1
+    return report.finish(args.output, started)
 
 
 if __name__ == "__main__":
