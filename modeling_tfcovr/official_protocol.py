@@ -9,7 +9,7 @@ UCF-CRCV/TF-CoVR): the gallery, the ranking and the counting whose numbers the p
 - Counting: [`official_retrieval_metrics`] (a duplicated valid target is a hit each time it appears).
 
 The library's own protocol, `"unique"`, ranks a de-duplicated gallery of every valid target and never
-returns the query's video. Both are computed by `scripts/evaluate.py`, `evaluate_split` and stage-2
+returns the query's video. Both are computed by `tfcovr evaluate`, `evaluate_split` and stage-2
 validation; only `"official"` numbers are comparable with the paper.
 """
 

@@ -168,8 +168,7 @@ class ComposedVideoRetrievalPipeline(Pipeline):
         Returns:
             `list[dict]` (one query) or `list[list[dict]]` (a batch): `{"video_id", "score", "path"}`, best first.
         """
-        if gallery is None:
-            raise ValueError("pass gallery=pipe.index(videos) (or RetrievalIndex.load(folder))")
+        _check_gallery(gallery)
         if query_embeds is not None:
             query_embeds = torch.as_tensor(np.asarray(query_embeds, dtype=np.float32))
             single = query_embeds.ndim == 1
@@ -179,6 +178,9 @@ class ComposedVideoRetrievalPipeline(Pipeline):
         if video is None or text is None:
             raise ValueError("pass video and text (or query_embeds)")
         single = isinstance(text, (str, bytes, bytearray))
+        if single and isinstance(video, (list, tuple)) and not _is_frame_list(video):
+            raise TypeError(f"video is a list of {len(video)} videos but text is one string: a composed query pairs one "
+                            "video with one modification text; pass a list of texts, one per video")
         videos = [video] if single else list(video)
         texts = [text] if single else list(text)
         if len(videos) != len(texts):
@@ -224,6 +226,25 @@ class ComposedVideoRetrievalPipeline(Pipeline):
         paths = result.paths[row] if result.paths is not None else [None] * len(result.video_ids[row])
         return [{"video_id": video_id, "score": float(score), "path": path}
                 for video_id, score, path in zip(result.video_ids[row], result.scores[row], paths)]
+
+
+def _check_gallery(gallery) -> None:
+    """A `TypeError` naming what `gallery` must be, for the usual mistakes (nothing, or the videos themselves)."""
+    if callable(getattr(gallery, "search", None)):
+        return
+    if gallery is None:
+        raise ValueError("pass gallery=pipe.index(videos) (or RetrievalIndex.load(folder))")
+    if isinstance(gallery, (str, os.PathLike, list, tuple)):
+        raise TypeError(f"gallery must be a RetrievalIndex, got a {type(gallery).__name__}: index the videos first with "
+                        "gallery = pipe.index(videos) (paths, a dataset or an embeddings parquet), or load a saved one "
+                        "with RetrievalIndex.load(folder), then pass gallery=gallery")
+    raise TypeError(f"gallery must be a RetrievalIndex (from pipe.index(videos) or RetrievalIndex.load(folder)), got "
+                    f"a {type(gallery).__name__}")
+
+
+def _is_frame_list(video: Sequence) -> bool:
+    """Whether a list is one video given as frames (PIL images or arrays), not several videos."""
+    return bool(video) and all(hasattr(frame, "size") and not isinstance(frame, (str, os.PathLike)) for frame in video)
 
 
 def save_for_pipeline(model: TFCoVRModel, processor: TFCoVRProcessor, output_dir: str | os.PathLike) -> None:

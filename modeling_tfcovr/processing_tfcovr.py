@@ -92,6 +92,13 @@ class TFCoVRProcessor(ProcessorMixin):
             data.update({key: encoded[key] for key in ("input_ids", "attention_mask")})
         if videos is not None:
             data.update(self.video_processor(videos, return_tensors=return_tensors, **kwargs))
+        if "input_ids" in data and "pixel_values_videos" in data and len(data["input_ids"]) != len(
+            data["pixel_values_videos"]
+        ):
+            raise ValueError(
+                f"got {len(data['pixel_values_videos'])} video(s) but {len(data['input_ids'])} text(s): a composed "
+                "query pairs each video with one modification text (pass lists of the same length)"
+            )
         return BatchFeature(data=data)
 
     @property

@@ -1,4 +1,4 @@
-"""Retrieval evaluation shared by the training loop (`compute_metrics`) and `scripts/evaluate.py`:
+"""Retrieval evaluation shared by the training loop (`compute_metrics`) and `tfcovr evaluate`:
 triplet splits, the official gallery, text-feature caching, searching and scoring."""
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from .official_protocol import official_gallery_ids, official_rankings
 from .retrieval_index import RetrievalIndex, SearchResult
 
 if TYPE_CHECKING:
-    from .convert.zero_shot import ZeroShotCLIPComposer
     from .modeling_tfcovr import TFCoVRModel
+    from .modeling_zero_shot import ZeroShotCLIPComposer
     from .processing_tfcovr import TFCoVRProcessor
 
     # A model with TF-CoVR's feature methods (`encode_text`, `get_text_features`, `get_query_features`).
@@ -110,6 +110,7 @@ def local_split_files(folder: str | os.PathLike, split: str, config_name: str | 
 
     folder = os.fspath(folder)
     patterns: list[str] = []
+    listed: list[str] = []  # the splits the card names, for the error message
     card = os.path.join(folder, "README.md")
     if os.path.isfile(card):
         text = Path(card).read_text(encoding="utf-8")
@@ -120,6 +121,8 @@ def local_split_files(folder: str | os.PathLike, split: str, config_name: str | 
                 [c for c in configs if c.get("default")] or configs[:1])
             for config in chosen:
                 for entry in config.get("data_files") or []:
+                    if isinstance(entry, dict):
+                        listed.append(str(entry.get("split")))
                     if isinstance(entry, dict) and entry.get("split") == split:
                         paths = entry.get("path")
                         patterns += [paths] if isinstance(paths, str) else list(paths)
@@ -127,7 +130,11 @@ def local_split_files(folder: str | os.PathLike, split: str, config_name: str | 
         patterns = [f"data/{split}.parquet", f"data/{split}-*.parquet"]
     files = sorted({f for pattern in patterns for f in glob.glob(os.path.join(folder, pattern))})
     if not files:
-        raise ValueError(f"no parquet files for split {split!r} in {folder!r}")
+        order = {"train": 0, "val": 1, "validation": 1, "test": 2}
+        stems = {Path(f).stem.split("-")[0] for f in glob.glob(os.path.join(folder, "data", "*.parquet"))}
+        found = listed or sorted(stems, key=lambda name: (order.get(name, 3), name))
+        available = ", ".join(dict.fromkeys(found)) or "none (no data/<split>.parquet files)"
+        raise DataFormatError(f"split {split!r} not found in {folder!r}; available: {available}")
     return files
 
 

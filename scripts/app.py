@@ -3,13 +3,12 @@
 
     python scripts/app.py --model runs/demo/tfcovr-synthetic --gallery my_gallery/
 
-The command is `modeling_tfcovr.commands.app` (installed as `tfcovr-app`); `--help` lists its options.
+Runs `tfcovr app` (`modeling_tfcovr.commands.app`); `--help` lists its options.
 """
 
 import sys
 
-from modeling_tfcovr.commands import run
-from modeling_tfcovr.commands.app import main
+from modeling_tfcovr.commands import run_command
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(run_command("app"))

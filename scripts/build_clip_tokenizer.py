@@ -2,14 +2,12 @@
 """Builds OpenAI's CLIP tokenizer as a transformers CLIPTokenizer folder, without downloads, from the
 BPE vocabulary that ships with OpenAI's CLIP package (pip install clip-anytorch).
 
-The command is `modeling_tfcovr.commands.build_clip_tokenizer` (installed as `tfcovr-build-clip-tokenizer`); `--help` lists
-its options.
+Runs `tfcovr build-clip-tokenizer` (`modeling_tfcovr.commands.build_clip_tokenizer`); `--help` lists its options.
 """
 
 import sys
 
-from modeling_tfcovr.commands import run
-from modeling_tfcovr.commands.build_clip_tokenizer import main
+from modeling_tfcovr.commands import run_command
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(run_command("build-clip-tokenizer"))

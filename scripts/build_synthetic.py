@@ -1,14 +1,12 @@
 #!/usr/bin/env python
 """Builds the synthetic gym: rendered clips, TF-CoVR-style triplets, clip tables and a dataset card.
 
-The command is `modeling_tfcovr.commands.build_synthetic` (installed as `tfcovr-build-synthetic`); `--help` lists
-its options.
+Runs `tfcovr build-synthetic` (`modeling_tfcovr.commands.build_synthetic`); `--help` lists its options.
 """
 
 import sys
 
-from modeling_tfcovr.commands import run
-from modeling_tfcovr.commands.build_synthetic import main
+from modeling_tfcovr.commands import run_command
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(run_command("build-synthetic"))

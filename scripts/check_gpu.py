@@ -3,13 +3,12 @@
 gathered negatives, extraction, pipeline, FAISS, accelerate launch) and prints the model benchmark's GPU timings.
 `--dry-run` (automatic without CUDA) runs the CPU part and skips the rest with a message.
 
-The command is `modeling_tfcovr.commands.check_gpu` (installed as `tfcovr-check-gpu`); `--help` lists its options.
+Runs `tfcovr check-gpu` (`modeling_tfcovr.commands.check_gpu`); `--help` lists its options.
 """
 
 import sys
 
-from modeling_tfcovr.commands import run
-from modeling_tfcovr.commands.check_gpu import main
+from modeling_tfcovr.commands import run_command
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(run_command("check-gpu"))

@@ -3,14 +3,12 @@
 stage-1 AIM) to a TFCoVRForVideoClassification folder, or to a TFCoVRVisionModel folder with
 --vision-only.
 
-The command is `modeling_tfcovr.commands.convert_aim_checkpoint` (installed as `tfcovr-convert-aim`); `--help` lists
-its options.
+Runs `tfcovr convert-aim` (`modeling_tfcovr.commands.convert_aim_checkpoint`); `--help` lists its options.
 """
 
 import sys
 
-from modeling_tfcovr.commands import run
-from modeling_tfcovr.commands.convert_aim_checkpoint import main
+from modeling_tfcovr.commands import run_command
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(run_command("convert-aim"))

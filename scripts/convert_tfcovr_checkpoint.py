@@ -2,14 +2,12 @@
 """Converts the official TF-CoVR stage-2 checkpoint (Lightning Fabric state with `combiner.*`,
 `text_proj.*` and OpenAI CLIP RN50 under `clip_model.*`) to a TFCoVRModel folder.
 
-The command is `modeling_tfcovr.commands.convert_tfcovr_checkpoint` (installed as `tfcovr-convert-checkpoint`); `--help` lists
-its options.
+Runs `tfcovr convert-checkpoint` (`modeling_tfcovr.commands.convert_tfcovr_checkpoint`); `--help` lists its options.
 """
 
 import sys
 
-from modeling_tfcovr.commands import run
-from modeling_tfcovr.commands.convert_tfcovr_checkpoint import main
+from modeling_tfcovr.commands import run_command
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(run_command("convert-checkpoint"))

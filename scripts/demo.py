@@ -3,14 +3,12 @@
 evaluation with baselines, pipeline, report). Run it through `make demo`, which sets up the
 environment first.
 
-The command is `modeling_tfcovr.commands.demo` (installed as `tfcovr-demo`); `--help` lists
-its options.
+Runs `tfcovr demo` (`modeling_tfcovr.commands.demo`); `--help` lists its options.
 """
 
 import sys
 
-from modeling_tfcovr.commands import run
-from modeling_tfcovr.commands.demo import main
+from modeling_tfcovr.commands import run_command
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(run_command("demo"))

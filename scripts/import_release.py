@@ -1,14 +1,12 @@
 #!/usr/bin/env python
 """Imports the TF-CoVR release folder (annotation CSVs and AIM embeddings) as triplets and an embeddings parquet.
 
-The command is `modeling_tfcovr.commands.import_release` (installed as `tfcovr-import-release`); `--help` lists
-its options.
+Runs `tfcovr import-release` (`modeling_tfcovr.commands.import_release`); `--help` lists its options.
 """
 
 import sys
 
-from modeling_tfcovr.commands import run
-from modeling_tfcovr.commands.import_release import main
+from modeling_tfcovr.commands import run_command
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(run_command("import-release"))

@@ -1,13 +1,12 @@
 #!/usr/bin/env python
 """Cuts TF-CoVR's FineGym sub-action clips from the raw FineGym videos.
 
-The command is `modeling_tfcovr.commands.prepare_finegym` (installed as `tfcovr-prepare-finegym`); `--help` lists its options.
+Runs `tfcovr prepare-finegym` (`modeling_tfcovr.commands.prepare_finegym`); `--help` lists its options.
 """
 
 import sys
 
-from modeling_tfcovr.commands import run
-from modeling_tfcovr.commands.prepare_finegym import main
+from modeling_tfcovr.commands import run_command
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(run_command("prepare-finegym"))

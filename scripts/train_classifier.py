@@ -1,14 +1,12 @@
 #!/usr/bin/env python
 """Stage 1: fine-tune the AIM video encoder on clip -> label classification.
 
-The command is `modeling_tfcovr.commands.train_classifier` (installed as `tfcovr-train-classifier`); `--help` lists
-its options.
+Runs `tfcovr train-classifier` (`modeling_tfcovr.commands.train_classifier`); `--help` lists its options.
 """
 
 import sys
 
-from modeling_tfcovr.commands import run
-from modeling_tfcovr.commands.train_classifier import main
+from modeling_tfcovr.commands import run_command
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(run_command("train-classifier"))

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -65,12 +62,12 @@ def randomize_aim_parameters(model: torch.nn.Module, std: float = 0.2, seed: int
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) * std)
 
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-
-
 def load_script(name: str):
-    """Imports `scripts/<name>.py` as a module (the scripts folder is not a package), to call its `main(argv)`."""
-    spec = importlib.util.spec_from_file_location(f"script_{name}", SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The command module behind `scripts/<name>.py`, found through the registry of the commands, to call its
+    `main(argv)` in-process (tests call the commands' functions, not the files)."""
+    from modeling_tfcovr.commands import COMMANDS, load_command
+
+    for command_name, command in COMMANDS.items():
+        if name in (command.module, command.script_name.removesuffix(".py")):
+            return load_command(command_name)
+    raise KeyError(f"no command behind scripts/{name}.py")

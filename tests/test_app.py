@@ -33,6 +33,7 @@ from .conftest import TINY_TEXT_WORDS, TINY_VISION, randomize_aim_parameters, ti
 gradio = pytest.importorskip("gradio")
 
 ROOT = Path(__file__).resolve().parents[1]
+TFCOVR = [sys.executable, "-m", "modeling_tfcovr.commands"]  # the `tfcovr` program
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 NUM_CLIPS = 10
 QUERY, TEXT, TOP_K = "syn_test_00003", "one more rotation", 5
@@ -180,7 +181,7 @@ def server(app_data, tmp_path_factory):
         "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
     }
     # Paths relative to the app's working folder, as a user types them.
-    command = [sys.executable, str(ROOT / "scripts" / "app.py"), "--model", "model", "--videos", "data/clips.csv",
+    command = [*TFCOVR, "app", "--model", "model", "--videos", "data/clips.csv",
                "--video-root", "data", "--port", str(port)]  # fmt: skip
     with open(log, "w") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=app_data["root"])

@@ -1,15 +1,22 @@
-"""Smoke tests of the benchmark scripts (tiny sizes) and of their shared helpers."""
+"""Smoke tests of the benchmark scripts in `scripts/bench/` (tiny sizes) and of their shared helpers."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from modeling_tfcovr.benchmarking import (
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "scripts" / "bench"
+if str(BENCH) not in sys.path:  # as when a benchmark runs: its folder first on sys.path, for `benchmarking`
+    sys.path.insert(0, str(BENCH))
+
+from benchmarking import (  # noqa: E402
     BenchmarkReport,
     PeakMemory,
     Timing,
@@ -19,14 +26,18 @@ from modeling_tfcovr.benchmarking import (
     write_json,
 )
 
-from .conftest import load_script
 
-REPO = Path(__file__).resolve().parents[1]
+def load_bench(name: str):
+    """Imports `scripts/bench/<name>.py` by path (the folder is not a package), to call its `main(argv)`."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _run(name: str, tmp_path: Path, *args: str) -> tuple[int, dict]:
     output = tmp_path / f"{name}.json"
-    code = load_script(name).main([*args, "--output", str(output)])
+    code = load_bench(name).main([*args, "--output", str(output)])
     return code, json.loads(output.read_text())
 
 
@@ -98,7 +109,7 @@ TINY_RETRIEVAL = ("--queries", "40", "--gallery", "3000", "--dim", "32", "--top-
 
 
 def test_bench_retrieval(tmp_path):
-    code, report = _run("bench_retrieval", tmp_path, *TINY_RETRIEVAL)
+    code, report = _run("retrieval", tmp_path, *TINY_RETRIEVAL)
     assert code == 0
     _assert_report(report, "retrieval")
     check = report["checks"]["exact_rankings_equal_official"]
@@ -117,7 +128,7 @@ def test_bench_retrieval(tmp_path):
 
 
 def test_bench_retrieval_fails_when_rankings_differ(tmp_path, monkeypatch):
-    module = load_script("bench_retrieval")
+    module = load_bench("retrieval")
     official = module.official_search
     monkeypatch.setattr(module, "official_search", lambda *args: official(*args)[:, ::-1].copy())  # wrong order
     output = tmp_path / "r.json"
@@ -126,7 +137,7 @@ def test_bench_retrieval_fails_when_rankings_differ(tmp_path, monkeypatch):
 
 
 def test_bench_ingest(tmp_path):
-    code, report = _run("bench_ingest", tmp_path, "--synthetic-clips", "6", "--large-clips", "2", "--large-size",
+    code, report = _run("ingest", tmp_path, "--synthetic-clips", "6", "--large-clips", "2", "--large-size",
                         "64", "--large-frames", "12", "--num-frames", "4", "--batch-size", "2", "--workers", "0,1",
                         "--repeats", "1", "--profile-clips", "2")
     assert code == 0
@@ -143,7 +154,7 @@ def test_bench_ingest(tmp_path):
 
 
 def test_bench_train(tmp_path):
-    code, report = _run("bench_train", tmp_path, "--quick", "--triplets", "600", "--unique-texts", "120",
+    code, report = _run("train", tmp_path, "--quick", "--triplets", "600", "--unique-texts", "120",
                         "--videos", "100", "--batch-size", "32", "--embed-dim", "32", "--steps", "1",
                         "--official-steps", "1")
     assert code == 0
@@ -158,14 +169,14 @@ def test_bench_train(tmp_path):
 
 
 def test_bench_train_texts_are_distinct():
-    module = load_script("bench_train")
+    module = load_bench("train")
     texts = module.modification_texts(2000, seed=0)
     assert len(texts) == len(set(texts)) == 2000
     assert texts == module.modification_texts(2000, seed=0)
 
 
 def test_bench_model(tmp_path):
-    code, report = _run("bench_model", tmp_path, "--quick", "--num-frames", "4", "--repeats", "1", "--no-gpu")
+    code, report = _run("model", tmp_path, "--quick", "--num-frames", "4", "--repeats", "1", "--no-gpu")
     assert code == 0
     _assert_report(report, "model")
     rows = report["results"]["rows"]

@@ -26,20 +26,17 @@ import torch.nn.functional as F
 from transformers import AutoTokenizer, AutoVideoProcessor, CLIPConfig, CLIPModel
 
 from modeling_tfcovr import TFCoVRForVideoClassification, TFCoVRModel, TFCoVRVisionModel, UntrustedFileError
+from modeling_tfcovr.commands import load_command
 from modeling_tfcovr.convert import (
     PlaceholderObject,
-    ZeroShotCLIPComposer,
     build_clip_tokenizer,
     convert_aim_checkpoint,
     convert_openai_clip_checkpoint,
     convert_tfcovr_checkpoint,
     load_checkpoint,
-    zero_shot_query_features,
-    zero_shot_video_features,
 )
 from modeling_tfcovr.errors import DataFormatError
-
-from .conftest import load_script
+from modeling_tfcovr.modeling_zero_shot import ZeroShotCLIPComposer, zero_shot_query_features, zero_shot_video_features
 
 REPO = Path(__file__).resolve().parents[1]
 VOCAB, CONTEXT, EMBED = 100, 16, 48  # tiny OpenAI CLIP: vocabulary, context length, joint embedding
@@ -124,7 +121,7 @@ def test_openai_clip_vit_converts_to_identical_features(openai_clip, tmp_path):
 def test_openai_resnet_clip_converts_its_text_tower(openai_clip, tmp_path):
     reference = tiny_openai_clip(openai_clip, vit=False)
     torch.save(reference.state_dict(), tmp_path / "rn.pt")
-    model = load_script("convert_openai_clip")
+    model = load_command("convert-openai-clip")
     assert model.main([str(tmp_path / "rn.pt"), "--output", str(tmp_path / "hf")]) == 0
     from transformers import CLIPTextModelWithProjection
 
@@ -250,7 +247,7 @@ def test_aim_checkpoint_equals_direct_computation(tmp_path, prefix, head, heads)
     state = random_aim_state_dict(prefix, head)
     torch.save({"meta": {"epoch": 30, "mmaction_version": "0.24.1"}, "state_dict": state}, tmp_path / "aim.pth")
     args = [str(tmp_path / "aim.pth"), "--output", str(tmp_path / "hf"), "--num-heads", str(heads), "--mlp-adapter-scale", "0.5"]
-    assert load_script("convert_aim_checkpoint").main(args) == 0
+    assert load_command("convert-aim").main(args) == 0
 
     model = TFCoVRForVideoClassification.from_pretrained(tmp_path / "hf").eval()
     vision = model.config.vision_config
@@ -350,7 +347,7 @@ def test_official_stage2_checkpoint_converts_through_the_script(official_checkpo
     official = official_checkpoint
     args = [str(official["dir"] / "best_val.ckpt"), "--output", str(tmp_path / "tfcovr"), "--vision-checkpoint", str(official["dir"] / "aim.pth"), "--vision-num-heads", "2",
             "--vision-adapter-scale", "0.5"]
-    assert load_script("convert_tfcovr_checkpoint").main(args) == 0
+    assert load_command("convert-checkpoint").main(args) == 0
     model = TFCoVRModel.from_pretrained(tmp_path / "tfcovr").eval()
     assert model.config.normalize_query_video is False
     assert model.config.embed_dim == AIM_WIDTH and model.config.text_embed_dim == EMBED
@@ -497,7 +494,7 @@ def test_checkpoint_needing_unpickling_is_refused_without_opt_in(tmp_path):
     assert "argparse.Namespace" in str(refused.value)
     assert load_checkpoint(path, trust_pickle=True)["meta"]["config"].lr == 3e-4
 
-    script = load_script("convert_aim_checkpoint")
+    script = load_command("convert-aim")
     assert script.main([str(path), "--output", str(tmp_path / "refused")]) == 2
     assert not (tmp_path / "refused").exists()
     assert script.main([str(path), "--output", str(tmp_path / "trusted"), "--trust-pickle", "--vision-only",
@@ -534,7 +531,7 @@ def test_trusted_checkpoint_with_classes_of_code_not_installed(official_checkpoi
     finally:
         del sys.modules[module.__name__]
 
-    script = load_script("convert_tfcovr_checkpoint")
+    script = load_command("convert-checkpoint")
     tiny_vision = '{"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 32, "patch_size": 16, "num_frames": 2}'
     args = [str(tmp_path / "fabric.ckpt"), "--output", str(tmp_path / "out"), "--vision-config", tiny_vision, "--no-processor"]
     assert script.main(args) == 2

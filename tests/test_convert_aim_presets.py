@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from modeling_tfcovr import TFCoVRForVideoClassification, TFCoVRVisionConfig, TFCoVRVisionModel
+from modeling_tfcovr.commands import load_command
 from modeling_tfcovr.convert.aim import (
     AIMPreset,
     aim_preset_names,
@@ -31,8 +32,6 @@ from modeling_tfcovr.convert.aim import (
     resolve_aim_settings,
 )
 from modeling_tfcovr.errors import DataFormatError
-
-from .conftest import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 WIDTH, LAYERS, HEADS, FRAMES, IMAGE, PATCH, CLASSES = 64, 2, 4, 4, 32, 16, 7
@@ -165,7 +164,7 @@ def test_mmaction_checkpoint_equals_official_forward(tmp_path, num_tadapter, sca
     torch.save({"meta": {"mmaction_version": "0.24.1"}, "state_dict": state}, tmp_path / "aim.pth")
     args = [str(tmp_path / "aim.pth"), "--output", str(tmp_path / "hf"), "--no-processor",
             "--num-attention-heads", str(HEADS), "--adapter-scale", str(scale)]
-    assert load_script("convert_aim_checkpoint").main(args) == 0
+    assert load_command("convert-aim").main(args) == 0
 
     model = TFCoVRForVideoClassification.from_pretrained(tmp_path / "hf").eval()
     vision = model.config.vision_config
@@ -307,7 +306,7 @@ def test_conversion_without_heads_or_scale_is_refused(tmp_path, capsys):
         convert_aim_checkpoint(tmp_path / "aim.pth", num_attention_heads=HEADS)
     assert "adapter scale" in str(error.value) and "attention heads" not in str(error.value)
 
-    script = load_script("convert_aim_checkpoint")
+    script = load_command("convert-aim")
     assert script.main([str(tmp_path / "aim.pth"), "--output", str(tmp_path / "hf"), "--adapter-scale", "1"]) == 1
     stderr = capsys.readouterr().err
     assert "DataFormatError" in stderr and "attention heads" in stderr and "adapter scale" not in stderr
@@ -316,7 +315,7 @@ def test_conversion_without_heads_or_scale_is_refused(tmp_path, capsys):
 
 def test_preset_that_contradicts_the_weights_is_refused(tmp_path, capsys):
     torch.save({"state_dict": random_aim_state(2)}, tmp_path / "aim.pth")
-    script = load_script("convert_aim_checkpoint")
+    script = load_command("convert-aim")
     assert script.main([str(tmp_path / "aim.pth"), "--output", str(tmp_path / "hf"), "--preset", "aim-vit-b16-ssv2"]) == 1
     stderr = capsys.readouterr().err
     assert "the AIM preset 'aim-vit-b16-ssv2' does not match the checkpoint" in stderr
@@ -396,7 +395,7 @@ def test_every_preset_file_is_listed_and_packaged():
 
 def test_help_lists_the_presets(capsys):
     with pytest.raises(SystemExit):
-        load_script("convert_aim_checkpoint").main(["--help"])
+        load_command("convert-aim").main(["--help"])
     out = capsys.readouterr().out
     assert all(name in out for name in OFFICIAL) and "--num-attention-heads" in out and "--adapter-scale" in out
 

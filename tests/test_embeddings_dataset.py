@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from modeling_tfcovr.commands import load_command
 from modeling_tfcovr.data.embeddings import (
     convert_pickle_embeddings,
     load_pickle_embeddings,
@@ -20,8 +21,6 @@ from modeling_tfcovr.data.embeddings import (
     write_embeddings_parquet,
 )
 from modeling_tfcovr.errors import DataFormatError, UntrustedFileError
-
-from .conftest import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -172,7 +171,7 @@ def test_convert_pickle_stream(tmp_path):
 
 def test_cli_converts_with_trust_pickle(tmp_path, capsys):
     expected = _write_pickle_stream(tmp_path / "embs.pkl")
-    script = load_script("convert_embeddings")
+    script = load_command("convert-embeddings")
     output = tmp_path / "out.parquet"
     assert script.main([str(tmp_path / "embs.pkl"), "--output", str(output), "--trust-pickle", "--dim", "768"]) == 0
     assert "wrote 5 embeddings of dimension 768" in capsys.readouterr().out
@@ -198,7 +197,7 @@ def test_refuses_without_trust_and_never_unpickles(tmp_path, capsys):
     assert "--trust-pickle" in str(caught.value)
     with pytest.raises(UntrustedFileError):
         convert_pickle_embeddings(tmp_path / "evil.pkl", tmp_path / "out.parquet", trust_pickle="yes")
-    script = load_script("convert_embeddings")
+    script = load_command("convert-embeddings")
     assert script.main([str(tmp_path / "evil.pkl"), "--output", str(tmp_path / "out.parquet")]) == 2
     err = capsys.readouterr().err
     assert "refusing to read" in err and "--trust-pickle" in err

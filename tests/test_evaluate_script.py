@@ -1,4 +1,4 @@
-"""scripts/evaluate.py on a synthetic test split: TF-CoVR, baselines and zero-shot CLIP."""
+"""`tfcovr evaluate` (scripts/evaluate_retrieval.py) on a synthetic test split: TF-CoVR, baselines and zero-shot CLIP."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ import pytest
 from transformers import CLIPConfig, CLIPModel
 
 import modeling_tfcovr as mt
-from modeling_tfcovr.convert import ZeroShotCLIPComposer
+from modeling_tfcovr.commands import load_command
 from modeling_tfcovr.data.embeddings import write_embeddings_parquet
 from modeling_tfcovr.data.synthetic import SyntheticConfig, build_synthetic_benchmark
 from modeling_tfcovr.metrics import compute_retrieval_metrics
+from modeling_tfcovr.modeling_zero_shot import ZeroShotCLIPComposer
 from modeling_tfcovr.training.extract import embed_videos
-
-from .conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +33,7 @@ def gym(tmp_path_factory):
 def test_evaluate_writes_metrics_and_predictions(gym, tmp_path, tiny_config, tiny_processor):
     mt.TFCoVRModel(tiny_config).save_pretrained(tmp_path / "model")
     tiny_processor.save_pretrained(tmp_path / "model")
-    report = load_script("evaluate").main(["--model", str(tmp_path / "model"), "--triplets", str(gym), "--split", "test",
+    report = load_command("evaluate").main(["--model", str(tmp_path / "model"), "--triplets", str(gym), "--split", "test",
                                       "--video-root", str(gym / "videos"), "--output-dir", str(tmp_path / "out")])
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics == json.loads(json.dumps(report))
@@ -68,7 +67,7 @@ def test_zero_shot_clip_evaluation(gym, tmp_path, tiny_tokenizer):
     )
     CLIPModel(config).save_pretrained(tmp_path / "clip")
     tiny_tokenizer.save_pretrained(tmp_path / "clip")
-    report = load_script("evaluate").main(["--zero-shot-clip", str(tmp_path / "clip"), "--num-frames", "4", "--triplets",
+    report = load_command("evaluate").main(["--zero-shot-clip", str(tmp_path / "clip"), "--num-frames", "4", "--triplets",
                                       str(gym), "--video-root", str(gym / "videos"), "--output-dir", str(tmp_path / "zs")])
     assert set(report["results"]) == {"zero_shot_sum", "text_only", "video_only", "average"}
     # sum and average of two unit vectors point the same way: identical rankings and numbers
@@ -80,7 +79,7 @@ def test_zero_shot_clip_evaluation(gym, tmp_path, tiny_tokenizer):
     paths = sorted((gym / "videos").glob("*.mp4"))
     ids, embeds, _ = embed_videos(composer.vision_model, video_processor, [p.stem for p in paths], [str(p) for p in paths])
     write_embeddings_parquet(tmp_path / "clip_embeddings.parquet", ids, embeds)
-    from_embeddings = load_script("evaluate").main(["--zero-shot-clip", str(tmp_path / "clip"), "--triplets", str(gym),
+    from_embeddings = load_command("evaluate").main(["--zero-shot-clip", str(tmp_path / "clip"), "--triplets", str(gym),
                                                     "--embeddings", str(tmp_path / "clip_embeddings.parquet"),
                                                     "--output-dir", str(tmp_path / "zs-embeddings")])
     for method, values in report["results"].items():
@@ -88,7 +87,7 @@ def test_zero_shot_clip_evaluation(gym, tmp_path, tiny_tokenizer):
 
 
 def test_scripts_folder_on_the_path_does_not_hide_the_evaluate_library():
-    """`python scripts/<x>.py` puts scripts/ first on sys.path, where scripts/evaluate.py could stand in for the
+    """`python scripts/<x>.py` puts scripts/ first on sys.path, where a scripts/evaluate.py would stand in for the
     `evaluate` library that the metric module needs."""
     probe = ("import sys; sys.path.insert(0, 'scripts'); import evaluate; "
              "print(type(evaluate.load).__name__, evaluate.__file__)")
@@ -96,6 +95,6 @@ def test_scripts_folder_on_the_path_does_not_hide_the_evaluate_library():
     assert result.returncode == 0, result.stderr[-2000:]
     kind, path = result.stdout.split()
     assert kind == "function" and Path(path).parts[-2:] == ("evaluate", "__init__.py")
-    usage = subprocess.run([sys.executable, "scripts/evaluate.py", "--help"], cwd=ROOT, capture_output=True, text=True,
-                           timeout=120)
+    usage = subprocess.run([sys.executable, "scripts/evaluate_retrieval.py", "--help"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120)
     assert usage.returncode == 0 and "--triplets" in usage.stdout, usage.stderr[-2000:]

@@ -3,18 +3,19 @@ both embedding forms: the pickle stream (only with --trust-pickle) and one `.pth
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import pickle
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-from modeling_tfcovr.commands import run
+from modeling_tfcovr.commands import run, run_command
 from modeling_tfcovr.commands.import_release import main
 from modeling_tfcovr.data.embeddings import read_embeddings
 from modeling_tfcovr.retrieval_evaluation import load_triplet_split
@@ -152,9 +153,12 @@ def _report(output: Path) -> dict:
 
 
 def _run_script(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "import_release.py"), *map(str, args)],
-                          capture_output=True, text=True, env=env, timeout=300)
+    """`tfcovr import-release ARGS`, in-process: its exit status and what it printed."""
+    argv = [str(arg) for arg in args]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = run_command("import-release", argv)
+    return subprocess.CompletedProcess(["tfcovr", "import-release", *argv], code, out.getvalue(), err.getvalue())
 
 
 def test_pth_release_imports_without_trust_and_lists_missing_unused_and_failed(tmp_path):

@@ -30,6 +30,7 @@ from modeling_tfcovr.video_io import write_mp4
 from .training_fixtures import build_embedding_world, stage2_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
+TFCOVR = [sys.executable, "-m", "modeling_tfcovr.commands"]  # the `tfcovr` program
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
@@ -85,7 +86,7 @@ def test_extraction_killed_and_rerun_equals_an_uninterrupted_run(tmp_path):
     vision.save_pretrained(tmp_path / "vision")
 
     def command(output: Path) -> list[str]:
-        return [sys.executable, str(ROOT / "scripts" / "extract_embeddings.py"), "--model", str(tmp_path / "vision"),
+        return [*TFCOVR, "extract-embeddings", "--model", str(tmp_path / "vision"),
                 "--videos", str(videos), "--output", str(output), "--shard-size", str(shard_size), "--batch-size", "1",
                 "--num-workers", "0"]
 
@@ -209,7 +210,7 @@ def test_stage1_killed_and_resumed_ends_with_the_same_metrics(tmp_path):
 
     def command(output: Path) -> list[str]:
         options = {**TINY_STAGE1, "dataset_dir": tmp_path / "synthetic", "output_dir": output}
-        return [sys.executable, str(ROOT / "scripts" / "train_classifier.py"),
+        return [*TFCOVR, "train-classifier",
                 *[part for key, value in options.items() for part in (f"--{key}", str(value))]]
 
     epochs = TINY_STAGE1["num_train_epochs"]
@@ -231,7 +232,7 @@ def test_stage2_killed_and_resumed_ends_with_the_same_metrics(tmp_path):
                    per_device_train_batch_size=8, combiner_dropout=0.3)
 
     def command(output: Path) -> list[str]:
-        return [sys.executable, str(ROOT / "scripts" / "train_retrieval.py"), *stage2_arguments(world, output, **options)]
+        return [*TFCOVR, "train-retrieval", *stage2_arguments(world, output, **options)]
 
     seconds_per_epoch = _timed_run(command(tmp_path / "reference"), tmp_path, epochs)
     moment = _kill_in_a_random_epoch(command(tmp_path / "run"), tmp_path, tmp_path / "run", epochs, seconds_per_epoch)

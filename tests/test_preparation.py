@@ -15,13 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from modeling_tfcovr.commands import load_command
 from modeling_tfcovr.data.label_sets import TFCOVR_STAGE1_LABELS, id2label_of
 from modeling_tfcovr.errors import DataFormatError, UntrustedFileError
 from modeling_tfcovr.preparation import prepare_finediving, prepare_finegym
 from modeling_tfcovr.safe_pickle import load_data_pickle, loads_data_pickle
 from modeling_tfcovr.video_io import read_frames, write_mp4
-
-from .conftest import load_script
 
 BLOCK, COLUMNS, BITS = 16, 4, 12  # 12 black/white 16x16 blocks on a 64x48 frame: numbers up to 4095
 
@@ -168,7 +167,7 @@ def test_finegym_rerun_skips_finished_clips_and_remakes_a_deleted_one(finegym, t
     output = finegym["output"]
     mtimes = {p.name: p.stat().st_mtime_ns for p in output.glob("*.mp4")}
     (output / f"{GOOD[1]}.mp4").unlink()
-    summary = load_script("prepare_finegym").main([
+    summary = load_command("prepare-finegym").main([
         "--annotations", str(finegym["annotation"]), "--videos", str(finegym["raw"]), "--output", str(output),
         "--no-progress"])
     assert summary == 0
@@ -188,7 +187,7 @@ def test_finegym_only_ids_and_event_clips(finegym, tmp_path, capsys):
     csv_ids = tmp_path / "train_finegd.csv"
     csv_ids.write_text("query_video,target_video,label1,label2,modification\n"
                        f"{B}_E_000003_000009_A_0002_0005,comp_1,1,407c,{{}}\n")
-    code = load_script("prepare_finegym").main([
+    code = load_command("prepare-finegym").main([
         "--annotations", str(finegym["annotation"]), "--videos", str(finegym["raw"]), "--output", str(tmp_path / "out"),
         "--only-ids", str(ids), str(csv_ids), "--event-clips", "--no-progress"])
     summary = json.loads(capsys.readouterr().out)
@@ -206,7 +205,7 @@ def test_finegym_shards_split_the_work_into_disjoint_parts(finegym, tmp_path, ca
     made = []
     for index in range(3):
         output = tmp_path / f"shard{index}"
-        code = load_script("prepare_finegym").main([
+        code = load_command("prepare-finegym").main([
             "--annotations", str(finegym["annotation"]), "--videos", str(finegym["raw"]), "--output", str(output),
             "--shard", f"{index}/3", "--no-progress"])
         assert code == 0
@@ -217,7 +216,7 @@ def test_finegym_shards_split_the_work_into_disjoint_parts(finegym, tmp_path, ca
     assert set().union(*made) == set(GOOD) | set(FAILED)  # ... and complete
     assert sum(1 for m in made if m) >= 2
     with pytest.raises(SystemExit):
-        load_script("prepare_finegym").main(["--annotations", "a", "--videos", "b", "--output", "c", "--shard", "3/3"])
+        load_command("prepare-finegym").main(["--annotations", "a", "--videos", "b", "--output", "c", "--shard", "3/3"])
 
 
 def _ids(path: Path) -> set[str]:
@@ -320,7 +319,7 @@ def test_finediving_bad_folders_are_reported_per_clip(finediving):
 def test_finediving_rerun_skips_and_skip_bad_frames_writes_the_rest(finediving):
     output = finediving["output"]
     mtimes = {p.name: p.stat().st_mtime_ns for p in output.glob("*.mp4")}
-    code = load_script("prepare_finediving").main(["--frames", str(finediving["frames"]), "--output", str(output),
+    code = load_command("prepare-finediving").main(["--frames", str(finediving["frames"]), "--output", str(output),
                                                    "--skip-bad-frames", "--no-progress"])
     assert code == 0
     assert all(output.joinpath(name).stat().st_mtime_ns == mtime for name, mtime in mtimes.items())
@@ -351,7 +350,7 @@ def test_a_reduce_payload_is_refused_without_running_it(tmp_path, allow_numpy):
     (tmp_path / "frames" / COMPETITION / "1").mkdir(parents=True)
     from modeling_tfcovr.commands import run
 
-    code = run(load_script("prepare_finediving").main, ["--frames", str(tmp_path / "frames"), "--output",
+    code = run(load_command("prepare-finediving").main, ["--frames", str(tmp_path / "frames"), "--output",
                                                         str(tmp_path / "out"), "--annotations", str(tmp_path / "evil.pkl")])
     assert code == 2 and not marker.exists()
     (tmp_path / "other.pkl").write_bytes(pickle.dumps([("01", 7)]))
@@ -379,7 +378,7 @@ def test_clips_dataset_has_the_306_labels_and_trains_stage1_for_one_epoch(finegy
     val = tmp_path / "val_finegd.csv"
     val.write_text("query_video,target_video,label1,label2,modification\n"
                    f"{GOOD[0]},{COMPETITION}_3,0,407c,\"{{}}\"\n")
-    report = load_script("build_clips_dataset").main([
+    report = load_command("build-clips-dataset").main([
         "--videos", str(videos), "--output", str(tmp_path / "data"), "--split", f"train={gym}",
         "--split", f"train={finediving['output'] / 'finediving_labels.csv'}", "--split", f"val={val}"])
     assert report == 0
@@ -395,7 +394,7 @@ def test_clips_dataset_has_the_306_labels_and_trains_stage1_for_one_epoch(finegy
     assert rows[f"{OTHER}_1"]["label_id"] == 261
 
     output = tmp_path / "stage1"
-    metrics = load_script("train_classifier").main([
+    metrics = load_command("train-classifier").main([
         "--dataset_dir", str(tmp_path / "data"), "--output_dir", str(output), "--num_frames", "4",
         "--image_size", "16", "--patch_size", "8", "--hidden_size", "16", "--intermediate_size", "32",
         "--num_hidden_layers", "1", "--num_attention_heads", "2", "--train_backbone", "--num_train_epochs", "1",
@@ -447,7 +446,7 @@ def test_finegym_killed_midway_keeps_finished_clips_and_the_rerun_completes(fine
     annotation = tmp_path / "many.json"
     annotation.write_text(json.dumps({A: events}))
     output = tmp_path / "out"
-    command = [sys.executable, str(Path(__file__).resolve().parents[1] / "scripts" / "prepare_finegym.py"),
+    command = [sys.executable, "-m", "modeling_tfcovr.commands", "prepare-finegym",
                "--annotations", str(annotation), "--videos", str(finegym["raw"]), "--output", str(output),
                "--workers", "2", "--no-progress"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,

@@ -11,13 +11,12 @@ import yaml
 from huggingface_hub import DatasetCard, ModelCard
 
 import modeling_tfcovr as mt
-from modeling_tfcovr.commands import run
+from modeling_tfcovr.commands import load_command, run
 from modeling_tfcovr.data.tfcovr_csv import build_tfcovr_dataset
 from modeling_tfcovr.errors import TFCoVRError
 from modeling_tfcovr.model_card import CITATION, KNOWN_PIPELINE_TAGS, validate_card, write_model_card
 from modeling_tfcovr.publishing import plan_upload
 
-from .conftest import load_script
 from .test_tfcovr_builder import _write_valid_csvs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +30,7 @@ def test_dry_run_lists_model_code_processor_and_card_only(tmp_path, tiny_config,
     (folder / "checkpoint-10").mkdir()
     (folder / "checkpoint-10" / "optimizer.pt").write_bytes(b"x")
     (folder / "log_history.json").write_text("[]")
-    assert load_script("push_to_hub").main([str(folder), "--repo-id", "ucf/tfcovr-base", "--dry-run"]) == 0
+    assert load_command("push-to-hub").main([str(folder), "--repo-id", "ucf/tfcovr-base", "--dry-run"]) == 0
     out = capsys.readouterr().out
     listed = {line.split()[0] for line in out.splitlines() if line.startswith("  ")}
     expected = {p.name for p in folder.iterdir() if p.is_file()} - {"log_history.json"}
@@ -136,7 +135,7 @@ def test_cards_the_hub_would_refuse_are_refused_offline(tmp_path, tiny_config, t
     assert change[0] in text
     card.write_text(text.replace(change[0], change[1], 1))
     assert any(problem in message for message in validate_card(card)), validate_card(card)
-    assert run(load_script("push_to_hub").main, [str(folder), "--repo-id", "ucf/x", "--dry-run"]) == 1
+    assert run(load_command("push-to-hub").main, [str(folder), "--repo-id", "ucf/x", "--dry-run"]) == 1
     assert problem in capsys.readouterr().err
 
 

@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 import modeling_tfcovr as mt
+from modeling_tfcovr.commands import load_command
 from modeling_tfcovr.data.embeddings import read_embeddings, validate_embeddings, write_embeddings_parquet
 from modeling_tfcovr.data.tfcovr_csv import build_tfcovr_dataset
 from modeling_tfcovr.errors import DataFormatError, TFCoVRError, UnsafePathError, VideoDecodeError
@@ -31,10 +32,11 @@ from modeling_tfcovr.training.extract import extract_embeddings, read_failures
 from modeling_tfcovr.video_io import read_frames, resolve_relative_video_path, resolve_video_path, write_mp4
 from modeling_tfcovr.video_processing_tfcovr import segment_frame_indices
 
-from .conftest import TINY_TEXT_WORDS, TINY_VISION, brightness_frames, load_script, tiny_text_config
+from .conftest import TINY_TEXT_WORDS, TINY_VISION, brightness_frames, tiny_text_config
 from .training_fixtures import build_embedding_world, stage2_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
+TFCOVR = [sys.executable, "-m", "modeling_tfcovr.commands"]  # the `tfcovr` program
 SMALL = dict(num_frames=4, size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
 
 
@@ -353,7 +355,7 @@ def test_extract_script_refuses_a_table_with_ids_leaving_the_root(tmp_path, colu
         value = str(tmp_path / "root" / "outside.mp4")
     table = tmp_path / "videos.parquet"
     pq.write_table(pa.table({column: ["inside" if column == "video_id" else "inside.mp4", value]}), table)
-    script = load_script("extract_embeddings")
+    script = load_command("extract-embeddings")
     with pytest.raises(UnsafePathError, match=message.replace("(", r"\(")):
         script.main(["--model", str(world["vision"]), "--videos", str(table), "--video-root", str(world["root"]),
                      "--output", str(tmp_path / "out"), "--num-workers", "0"])
@@ -365,7 +367,7 @@ def test_extract_script_cli_prints_the_error_without_a_traceback(tmp_path):
     table = tmp_path / "videos.parquet"
     pq.write_table(pa.table({"video_id": ["inside", "../outside"]}), table)
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "extract_embeddings.py"), "--model", str(world["vision"]), "--videos",
+        [*TFCOVR, "extract-embeddings", "--model", str(world["vision"]), "--videos",
          str(table), "--video-root", str(world["root"]), "--output", str(tmp_path / "out"), "--num-workers", "0"],
         capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
@@ -386,7 +388,7 @@ def test_stage2_raw_video_training_refuses_ids_leaving_the_root(tmp_path):
     position = arguments.index("--embeddings")
     del arguments[position : position + 2]  # raw videos instead of embeddings
     with pytest.raises(UnsafePathError, match="video id '../../etc/passwd' is not a plain file name"):
-        load_script("train_retrieval").main(arguments)
+        load_command("train-retrieval").main(arguments)
     assert not (tmp_path / "run").exists()
 
 
@@ -480,7 +482,7 @@ def test_csv_duplicate_rows_and_query_ids_are_invalid_rows(tmp_path):
     assert "test.csv row 2 (line 3; the header is line 1): query_id '1' is already used by row 1" in message
     assert not (tmp_path / "out").exists()
 
-    script = load_script("build_tfcovr")
+    script = load_command("build-dataset")
     assert script.main(["--csv-dir", str(folder), "--output", str(tmp_path / "out"), "--skip-invalid"]) == 0
     train_rows = _rows(tmp_path / "out" / "data" / "train.parquet")
     assert [(row["query_video"], row["target_video"]) for row in train_rows] == [("q1", "t1"), ("q2", "t2")]
@@ -699,7 +701,7 @@ def test_evaluation_reports_targets_absent_from_the_gallery(saved_model, tmp_pat
                                                      ("q_missing", "", ["t0"])])
     ids = ["q0", "q1", "q2", "t0", "t1", "t3"]  # t2 has no embedding, nor has q_missing
     embeddings = write_embeddings_parquet(tmp_path / "e.parquet", ids, np.random.default_rng(0).normal(size=(6, 32)))
-    script = load_script("evaluate")
+    script = load_command("evaluate")
     report = script.main(["--model", str(saved_model), "--triplets", str(triplets), "--embeddings", str(embeddings),
                           "--output-dir", str(tmp_path / "eval"), "--k", "1,3"])
     assert report["missing_gallery_videos"] == ["t2"]
@@ -718,7 +720,7 @@ def test_evaluation_reports_targets_absent_from_the_gallery(saved_model, tmp_pat
 def test_evaluation_refuses_unsafe_ids_and_wrong_dimensions(saved_model, tmp_path):
     world = _outside_world(tmp_path)
     triplets = _triplets(tmp_path / "test.parquet", [("inside", "", ["inside"]), ("../outside", "", ["inside"])])
-    script = load_script("evaluate")
+    script = load_command("evaluate")
     with pytest.raises(UnsafePathError, match="video id '../outside' is not a plain file name"):
         script.main(["--model", str(saved_model), "--triplets", str(triplets), "--video-root", str(world["root"]),
                      "--output-dir", str(tmp_path / "eval")])

@@ -13,6 +13,7 @@ import pytest
 from modeling_tfcovr.robustness import format_robustness, seed_row, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
+TFCOVR = [sys.executable, "-m", "modeling_tfcovr.commands"]  # the `tfcovr` program
 
 
 def _metrics(temporal: float, single: float, text: float, accuracy: float, seconds: float) -> dict:
@@ -43,7 +44,7 @@ def test_summary_is_mean_min_max_of_every_metric_and_of_stage1_accuracy():
 
 @pytest.mark.slow
 def test_quick_job_over_two_seeds_writes_the_robustness_table(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--quick", "--seeds", "3", "4",
+    result = subprocess.run([*TFCOVR, "demo", "--quick", "--seeds", "3", "4",
                              "--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=1200,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-4000:]

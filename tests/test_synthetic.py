@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from modeling_tfcovr.commands import load_command
 from modeling_tfcovr.data.synthetic import (
     CLIP_SCHEMA,
     SyntheticConfig,
@@ -36,8 +37,6 @@ from modeling_tfcovr.data.tfcovr_csv import TRIPLET_SCHEMA
 from modeling_tfcovr.errors import DataFormatError
 from modeling_tfcovr.model_card import CITATION
 from modeling_tfcovr.video_io import read_frames, write_mp4
-
-from .conftest import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 SPLITS = ("train", "val", "test")
@@ -62,7 +61,7 @@ def builds(tmp_path_factory):
     """The same small config built twice with seed 3 (library and CLI) and once with seed 4."""
     root = tmp_path_factory.mktemp("synthetic")
     stats = build_synthetic_benchmark(root / "a", seed=3, config=SMALL)
-    assert load_script("build_synthetic").main(["--output", str(root / "b"), "--seed", "3", *SMALL_ARGS]) == 0
+    assert load_command("build-synthetic").main(["--output", str(root / "b"), "--seed", "3", *SMALL_ARGS]) == 0
     build_synthetic_benchmark(root / "c", seed=4, config=SMALL)
     return {"a": root / "a", "b": root / "b", "c": root / "c", "stats": stats}
 
@@ -323,7 +322,7 @@ def test_labels_and_config_validation(tmp_path):
 @pytest.mark.slow
 def test_default_build_is_fast_enough(tmp_path):
     start = time.perf_counter()
-    assert load_script("build_synthetic").main(["--output", str(tmp_path / "gym"), "--seed", "0", "--quiet"]) == 0
+    assert load_command("build-synthetic").main(["--output", str(tmp_path / "gym"), "--seed", "0", "--quiet"]) == 0
     assert time.perf_counter() - start < 120
     stats = json.loads((tmp_path / "gym" / "stats.json").read_text())
     assert {split: stats["splits"][split]["clips"] for split in SPLITS} == {"train": 1152, "val": 144, "test": 144}

@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from modeling_tfcovr.commands import load_command
 from modeling_tfcovr.data.tfcovr_csv import (
     TRIPLET_COLUMNS,
     TRIPLET_SCHEMA,
@@ -18,8 +19,6 @@ from modeling_tfcovr.data.tfcovr_csv import (
     find_split_csvs,
 )
 from modeling_tfcovr.errors import DataFormatError
-
-from .conftest import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_HEADER = ["query_video", "target_video", "label1", "label2", "modification"]
@@ -214,7 +213,7 @@ def test_skip_invalid_writes_valid_rows_and_report(tmp_path):
         ],
     )
     output = _hub_copy(tmp_path)
-    script = load_script("build_tfcovr")
+    script = load_command("build-dataset")
     assert script.main(["--csv-dir", str(csv_dir), "--output", str(output), "--skip-invalid"]) == 0
 
     test = _rows(output / "data" / "test.parquet")
@@ -284,7 +283,7 @@ def test_missing_header_column_is_a_file_error_even_when_skipping(tmp_path):
 def test_cli_reports_invalid_rows_and_fails(tmp_path, capsys):
     csv_dir = _write_valid_csvs(tmp_path / "csv")
     _write_csv(csv_dir / "val_finegd.csv", TRAIN_HEADER, [[GYM_Q, GYM_T1, LABEL_A, LABEL_B, "{1: 2"]])
-    script = load_script("build_tfcovr")
+    script = load_command("build-dataset")
     assert script.main(["--csv-dir", str(csv_dir), "--output", str(tmp_path / "out")]) == 1
     assert "val_finegd.csv row 1 (line 2; the header is line 1): cannot parse 'modification'" in capsys.readouterr().err
     assert not (tmp_path / "out" / "data").exists()

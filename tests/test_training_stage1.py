@@ -10,10 +10,9 @@ import pytest
 import torch
 
 import modeling_tfcovr as mt
+from modeling_tfcovr.commands import load_command
 from modeling_tfcovr.data.embeddings import read_embeddings
 from modeling_tfcovr.data.synthetic import SyntheticConfig, build_synthetic_benchmark
-
-from .conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +32,7 @@ def test_stage1_trains_reports_accuracy_and_saves_a_loadable_model(tiny_gym, tmp
                  "--num_hidden_layers", "1", "--num_attention_heads", "2", "--train_backbone", "--num_train_epochs", "2",
                  "--per_device_train_batch_size", "4", "--learning_rate", "1e-3", "--use_cpu", "--seed", "0",
                  "--disable_tqdm", "True", "--save_strategy", "epoch"]
-    metrics = load_script("train_classifier").main(arguments)
+    metrics = load_command("train-classifier").main(arguments)
     assert 0.0 <= metrics["eval_accuracy"] <= 1.0 and "eval_top5_accuracy" in metrics
     labels = json.loads((tiny_gym / "labels.json").read_text())
     model = mt.TFCoVRForVideoClassification.from_pretrained(tmp_path / "s1")
@@ -62,7 +61,7 @@ def test_extraction_writes_shards_records_failures_and_matches_the_model(tiny_gy
     listing = tmp_path / "videos.txt"
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 100)
     listing.write_text("\n".join([str(p) for p in videos] + [str(tmp_path / "broken.mp4")]))
-    result = load_script("extract_embeddings").main(["--model", str(tmp_path / "encoder"), "--videos", str(listing),
+    result = load_command("extract-embeddings").main(["--model", str(tmp_path / "encoder"), "--videos", str(listing),
                                                  "--output", str(tmp_path / "emb"), "--shard-size", "4",
                                                  "--num-workers", "0", "--device", "cpu"])
     assert result["shards_written"] == 3 and result["videos_embedded"] == 10 and result["failures_total"] == 1
@@ -74,6 +73,6 @@ def test_extraction_writes_shards_records_failures_and_matches_the_model(tiny_gy
     np.testing.assert_allclose(embeds[:2], expected.numpy(), atol=1e-5)
     failures = [json.loads(line) for f in sorted((tmp_path / "emb").glob("failures-*.jsonl")) for line in f.read_text().splitlines()]
     assert [f["video_id"] for f in failures] == ["broken"] and "broken.mp4" in failures[0]["error"]
-    again = load_script("extract_embeddings").main(["--model", str(tmp_path / "encoder"), "--videos", str(listing),
+    again = load_command("extract-embeddings").main(["--model", str(tmp_path / "encoder"), "--videos", str(listing),
                                                 "--output", str(tmp_path / "emb"), "--shard-size", "4", "--num-workers", "0"])
     assert again["shards_written"] == 0 and again["shards_skipped"] == 3

@@ -13,7 +13,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from .conftest import load_script
+from modeling_tfcovr.commands import load_command
+
 from .training_fixtures import build_embedding_world, stage2_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +32,7 @@ def _history(output_dir: Path) -> list[dict]:
 
 
 def test_stage2_loss_falls_and_validation_map_rises(world, tmp_path):
-    metrics = load_script("train_retrieval").main(stage2_arguments(world, tmp_path / "run", eval_on_start=True))
+    metrics = load_command("train-retrieval").main(stage2_arguments(world, tmp_path / "run", eval_on_start=True))
     history = _history(tmp_path / "run")
     evaluations = [h for h in history if "eval_map@10" in h]
     losses = [h["loss"] for h in history if "loss" in h]
@@ -110,11 +111,11 @@ DROPOUT_TEXT_CONFIG = dict(model_type="bert", hidden_size=16, intermediate_size=
 
 def test_trainer_validation_equals_evaluate_script_on_the_saved_model(world, tmp_path):
     (tmp_path / "text.json").write_text(json.dumps(DROPOUT_TEXT_CONFIG))
-    metrics = load_script("train_retrieval").main(stage2_arguments(
+    metrics = load_command("train-retrieval").main(stage2_arguments(
         world, tmp_path / "run", text_config_json=tmp_path / "text.json", train_text_encoder=False, num_train_epochs=2))
     saved = load_file(tmp_path / "run" / "model.safetensors")
     assert any(key.startswith("text_model.") for key in saved)  # the frozen text encoder is part of the model
-    report = load_script("evaluate").main(["--model", str(tmp_path / "run"), "--triplets", str(world["triplets"]),
+    report = load_command("evaluate").main(["--model", str(tmp_path / "run"), "--triplets", str(world["triplets"]),
                                            "--split", "val", "--embeddings", str(world["embeddings"]),
                                            "--output-dir", str(tmp_path / "eval")])
     evaluated = report["results"]["tfcovr"]

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import modeling_tfcovr as mt
+from modeling_tfcovr.commands import load_command
 from modeling_tfcovr.errors import VideoDecodeError
 from modeling_tfcovr.video_io import (
     VIDEO_BACKENDS,
@@ -26,7 +27,7 @@ from modeling_tfcovr.video_io import (
     write_mp4,
 )
 
-from .conftest import brightness_frames, load_script, randomize_aim_parameters
+from .conftest import brightness_frames, randomize_aim_parameters
 from .test_reliability_inputs import BAD_VIDEO_REASONS, _make_bad_videos, _write_with_pyav
 
 MAX_PIXEL_DIFFERENCE = 0  # measured: see the module docstring
@@ -243,7 +244,7 @@ def test_extraction_of_a_video_column_equals_extraction_of_the_paths(rendered, t
 
     # the command: --video-backend, and a datasets folder (save_to_disk) as --videos
     dataset.save_to_disk(tmp_path / "videos_dataset")
-    script = load_script("extract_embeddings")
+    script = load_command("extract-embeddings")
     for backend, source in [("pyav", str(tmp_path / "videos_dataset")), ("torchcodec", "LIST")]:
         if source == "LIST":
             (tmp_path / "list.txt").write_text("\n".join(paths))
@@ -281,7 +282,7 @@ def test_stage1_trains_the_same_from_a_video_column_as_from_paths(tmp_path):
               "--num_train_epochs", "1", "--per_device_train_batch_size", "3", "--learning_rate", "1e-3", "--use_cpu",
               "--seed", "0", "--disable_tqdm", "True", "--save_strategy", "no", "--eval_strategy", "no",
               "--load_best_model_at_end", "False", "--report_to", "none"]
-    script = load_script("train_classifier")
+    script = load_command("train-classifier")
     script.main(["--train_file", str(tmp_path / "clips.csv"), "--video_root", str(folder),
                  "--output_dir", str(tmp_path / "from_paths"), *common])
     script.main(["--train_file", str(tmp_path / "clips_dataset"), "--video-backend", "pyav",
@@ -314,7 +315,7 @@ def test_evaluate_command_gives_the_same_metrics_with_every_backend(gym, tmp_pat
     results = {}
     for backend in VIDEO_BACKENDS:
         out = tmp_path / backend
-        load_script("evaluate").main(["--model", str(tmp_path / "model"), "--triplets", str(gym), "--split", "test",
+        load_command("evaluate").main(["--model", str(tmp_path / "model"), "--triplets", str(gym), "--split", "test",
                                       "--video-root", str(gym / "videos"), "--output-dir", str(out),
                                       "--video-backend", backend])
         results[backend] = (json.loads((out / "metrics.json").read_text())["results"],

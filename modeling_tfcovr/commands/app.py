@@ -11,15 +11,15 @@ folder of videos or a clip table (with a progress bar) when the app starts. Need
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from . import run
+from . import command_parser, path_or_repo_id
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="a model folder saved for the pipeline, or a Hub repo id")
+    parser = command_parser(__doc__)
+    parser.add_argument("--model", required=True, type=path_or_repo_id,
+                        help="a model folder saved for the pipeline, or a Hub repo id")
     parser.add_argument("--revision", default=None, help="the model's revision (a branch, tag or commit on the Hub)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--gallery", help="a saved gallery (folder of RetrievalIndex.save) or a Hub dataset repo id")
@@ -60,8 +60,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"TF-CoVR app on http://{args.host}:{args.port} ({len(gallery)} videos in the gallery)", flush=True)
     launch(service, host=args.host, port=args.port, default_top_k=args.top_k)
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-app`."""
-    sys.exit(run(main))

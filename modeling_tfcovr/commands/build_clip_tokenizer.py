@@ -8,15 +8,14 @@ Example:
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..convert.clip_tokenizer import build_clip_tokenizer
-from . import report_error, run
+from . import command_parser, report_error
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("--output", type=Path, required=True, help="folder to save the tokenizer in")
     parser.add_argument("--bpe-path", type=Path, default=None, help="bpe_simple_vocab_16e6.txt.gz (default: from the clip package)")
     return parser
@@ -30,8 +29,3 @@ def main(argv: list[str] | None = None) -> int:
         return report_error(error)
     print(f"saved a CLIP tokenizer of {len(tokenizer)} tokens to {args.output}")
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-build-clip-tokenizer`."""
-    sys.exit(run(main))

@@ -1,4 +1,4 @@
-"""Builds a stage-1 clips dataset (for `train_classifier.py --dataset_dir`) from clips and label tables.
+"""Builds a stage-1 clips dataset (for `train_classifier.py --dataset-dir`) from clips and label tables.
 
 Example:
     python scripts/build_clips_dataset.py --videos clips/ --output stage1-data \
@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from ..data.label_sets import LABEL_SETS
 from ..preparation.clips_dataset import build_clips_dataset, parse_split_arguments
-from . import run
+from . import command_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("--videos", type=Path, required=True, help="folder of clips <clip id>.mp4")
     parser.add_argument("--output", type=Path, required=True, help="dataset folder to write")
     parser.add_argument("--split", action="append", required=True, metavar="SPLIT=FILE",
@@ -46,8 +45,3 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({split: {k: v for k, v in info.items() if not isinstance(v, list)}
                       for split, info in report["splits"].items()}))
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-build-clips-dataset`."""
-    sys.exit(run(main))

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from ..data.synthetic import SyntheticConfig, build_synthetic_benchmark
-from . import run
+from . import command_parser
 
 
 def parse_rotations(text: str) -> tuple[float, ...]:
@@ -39,7 +39,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     defaults = SyntheticConfig()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("--output", required=True, type=Path, help="directory to write the dataset to")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed -> identical dataset)")
     parser.add_argument("--size", type=int, default=defaults.size, help="frame height and width in pixels (even)")
@@ -101,8 +101,3 @@ def main(argv: list[str] | None = None) -> int:
             )
         print(f"built {args.output} ({stats['num_labels']} labels) in {elapsed:.1f} s")
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-build-synthetic`."""
-    sys.exit(run(main))

@@ -12,16 +12,15 @@ numbers; by default nothing is written, with --skip-invalid they are skipped and
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..data.tfcovr_csv import REPORT_FILENAME, build_tfcovr_dataset
 from ..errors import TFCoVRError
-from . import report_error, run
+from . import command_parser, report_error
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("--csv-dir", type=Path, help="directory with the train / val / test CSVs")
     parser.add_argument(
         "--output", type=Path, default=Path("hub_dataset"), help="dataset repository to write data/ into"
@@ -47,8 +46,3 @@ def main(argv: list[str] | None = None) -> int:
     if report["skipped_rows"]:
         print(f"skipped rows are listed in {args.output / REPORT_FILENAME}")
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-build-dataset`."""
-    sys.exit(run(main))

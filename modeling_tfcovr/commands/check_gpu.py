@@ -21,7 +21,6 @@ within 1e-4 absolute; pipeline: the same top-5 and scores within 1e-4; gathered 
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -35,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import run
+from . import command_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -379,13 +378,13 @@ def run_checks(output_dir: Path, dry_run: bool, benchmark_repeats: int = 10) -> 
         checks.run("model benchmark (AIM ViT-B/16, 12 frames, 224 px)", lambda: (True, _benchmark(benchmark_repeats)))
     else:
         checks.skip("model benchmark (AIM ViT-B/16, 12 frames, 224 px)",
-                    f"{no_cuda}; CPU figures: scripts/bench_model.py")
+                    f"{no_cuda}; CPU figures: scripts/bench/model.py")
     (output_dir / "check_gpu.json").write_text(json.dumps(checks.rows, indent=2))
     return checks
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("--output-dir", type=Path, default=Path("runs/check-gpu"))
     parser.add_argument("--dry-run", action="store_true", help="CPU only: run what the CPU can, skip the rest")
     parser.add_argument("--benchmark-repeats", type=int, default=10)
@@ -400,8 +399,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"check-gpu: {counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped in "
           f"{time.perf_counter() - started:.0f}s" + (f"; failed: {', '.join(checks.failed)}" if checks.failed else ""))
     return 1 if checks.failed else 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-check-gpu`."""
-    sys.exit(run(main))

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 from ..convert import convert_aim_checkpoint
 from ..convert.aim import aim_preset_names, load_aim_preset
 from ..errors import TFCoVRError
-from . import report_error, run
+from . import command_parser, report_error
 
 
 def _presets_help() -> str:
@@ -34,9 +33,7 @@ def _presets_help() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=__doc__, epilog=_presets_help(), formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_parser(__doc__, epilog=_presets_help())
     parser.add_argument("checkpoint", type=Path, help="the AIM checkpoint (.pth, .ckpt, .pt or .safetensors)")
     parser.add_argument("--output", type=Path, required=True, help="folder to save the converted model in")
     parser.add_argument(
@@ -84,8 +81,3 @@ def main(argv: list[str] | None = None) -> int:
         return report_error(error)
     print(f"saved {type(model).__name__} to {args.output}")
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-convert-aim`."""
-    sys.exit(run(main))

@@ -10,17 +10,16 @@ Unpickling a file can execute arbitrary code hidden in it, so the conversion onl
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..data.embeddings import convert_pickle_embeddings
 from ..errors import TFCoVRError
-from . import report_error, run
+from . import command_parser, existing_path, report_error
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("input", type=Path, help="the pickle stream of {video_id: tensor} dicts")
+    parser = command_parser(__doc__)
+    parser.add_argument("input", type=existing_path, help="the pickle stream of {video_id: tensor} dicts")
     parser.add_argument("--output", type=Path, required=True, help="parquet file to write")
     parser.add_argument("--trust-pickle", action="store_true", help="I trust this file: allow unpickling it")
     parser.add_argument("--dim", type=int, default=None, help="expected embedding dimension (e.g. 768)")
@@ -37,8 +36,3 @@ def main(argv: list[str] | None = None) -> int:
         return report_error(error)
     print(f"wrote {result['num_embeddings']} embeddings of dimension {result['dim']} to {result['output']}")
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-convert-embeddings`."""
-    sys.exit(run(main))

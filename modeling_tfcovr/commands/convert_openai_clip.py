@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 from ..convert import convert_openai_clip_checkpoint
 from ..errors import TFCoVRError
-from . import report_error, run
+from . import command_parser, report_error
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("checkpoint", type=Path, help="OpenAI CLIP weights (.pt, .pth or .safetensors)")
     parser.add_argument("--output", type=Path, required=True, help="folder to save the converted model in")
     parser.add_argument("--trust-pickle", action="store_true", help="I trust this file: allow unpickling / TorchScript")
@@ -43,8 +42,3 @@ def main(argv: list[str] | None = None) -> int:
         return report_error(error)
     print(f"saved {type(model).__name__} to {args.output}")
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-convert-openai-clip`."""
-    sys.exit(run(main))

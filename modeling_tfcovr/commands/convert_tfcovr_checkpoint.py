@@ -19,17 +19,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
 from ..convert import convert_tfcovr_checkpoint
 from ..convert.aim import aim_preset_names
 from ..errors import TFCoVRError
-from . import report_error, run
+from . import command_parser, report_error
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("checkpoint", type=Path, help="the official stage-2 checkpoint (.ckpt, .pt or .safetensors)")
     parser.add_argument("--output", type=Path, required=True, help="folder to save the converted model in")
     parser.add_argument(
@@ -85,8 +84,3 @@ def main(argv: list[str] | None = None) -> int:
         return report_error(error)
     print(f"saved TFCoVRModel (embed_dim {model.config.embed_dim}) to {args.output}")
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-convert-checkpoint`."""
-    sys.exit(run(main))

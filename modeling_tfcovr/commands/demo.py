@@ -14,11 +14,8 @@ metric and of stage-1 accuracy) in <output-dir>/robustness.md:
 
 from __future__ import annotations
 
-import argparse
-import sys
-
 from ..demo import DemoConfig, run_demo
-from . import run
+from . import command_parser
 
 QUICK = dict(stage1_epochs=1, stage2_epochs=1, num_frames=4, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
              num_attention_heads=2, combiner_projection_dim=32, combiner_hidden_dim=32, num_examples=2,
@@ -27,7 +24,7 @@ QUICK = dict(stage1_epochs=1, stage2_epochs=1, num_frames=4, hidden_size=32, int
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", type=int, nargs="+", help="run the job once per seed and write a robustness table")
     parser.add_argument("--collect", nargs="+", metavar="RUN_DIR",
@@ -54,8 +51,3 @@ def main(argv: list[str] | None = None) -> dict:
 
         return run_seeds(args.output_dir, DemoConfig(**options), args.seeds)
     return run_demo(args.output_dir, DemoConfig(**options))
-
-
-def cli() -> None:
-    """Console script `tfcovr-demo`."""
-    sys.exit(run(main))

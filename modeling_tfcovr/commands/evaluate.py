@@ -1,7 +1,7 @@
 """Evaluate composed video retrieval on a triplets split: TF-CoVR and the baselines that show what
 composition adds (text only, query video only, average of both).
 
-    python scripts/evaluate.py --model runs/stage2 --triplets data/synthetic --split test \
+    tfcovr evaluate --model runs/stage2 --triplets data/synthetic --split test \
         --video-root data/synthetic/videos --output-dir runs/eval
 
 Video embeddings come from `--embeddings` (an embeddings dataset, e.g. the released TF-CoVR
@@ -15,15 +15,13 @@ replaces the unique gallery and skips the official protocol. Writes metrics.json
 Zero-shot (the paper's protocol) from any transformers CLIP checkpoint: frame-averaged image
 features composed with the text features by sum or average:
 
-    python scripts/evaluate.py --zero-shot-clip openai/clip-vit-base-patch16 --triplets ... \
+    tfcovr evaluate --zero-shot-clip openai/clip-vit-base-patch16 --triplets ... \
         --video-root ... --output-dir runs/zero-shot
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -34,7 +32,7 @@ from ..data.embeddings import read_embeddings
 from ..retrieval_evaluation import evaluate_split, format_results_table, load_triplet_split
 from ..training.extract import embed_videos
 from ..video_io import VIDEO_BACKENDS, resolve_video_path
-from . import run
+from . import command_parser, path_or_repo_id, positive_ints
 
 
 def load_model(args):
@@ -45,7 +43,7 @@ def load_model(args):
     from transformers import AutoTokenizer
 
     from .. import TFCoVRVideoProcessor
-    from ..convert import ZeroShotCLIPComposer
+    from ..modeling_zero_shot import ZeroShotCLIPComposer
 
     composer = ZeroShotCLIPComposer.from_pretrained(args.zero_shot_clip, mode=args.zero_shot_mode, revision=args.revision)
     size = composer.clip_model.config.vision_config.image_size
@@ -55,11 +53,12 @@ def load_model(args):
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", help="a TFCoVRModel folder or hub id (from_pretrained)")
+    parser = command_parser(__doc__)
+    parser.add_argument("--model", type=path_or_repo_id, help="a TFCoVRModel folder or hub id (from_pretrained)")
     parser.add_argument("--revision", default=None, help="branch, tag or commit of --model / --zero-shot-clip hub ids")
     parser.add_argument("--triplets-revision", default=None, help="branch, tag or commit of a --triplets hub dataset id")
-    parser.add_argument("--zero-shot-clip", help="evaluate a transformers CLIP checkpoint zero-shot instead of --model")
+    parser.add_argument("--zero-shot-clip", type=path_or_repo_id,
+                        help="evaluate a transformers CLIP checkpoint zero-shot instead of --model")
     parser.add_argument("--zero-shot-mode", default="sum", choices=["sum", "avg"])
     parser.add_argument("--num-frames", type=int, default=12, help="frames per clip for --zero-shot-clip")
     parser.add_argument("--triplets", required=True, help="triplets dataset folder, parquet file or hub dataset id")
@@ -70,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="decoder of --video-root's files (default: the model's video processor's, else decord)")
     parser.add_argument("--gallery", help="embeddings dataset to use as the gallery instead of the split's targets")
     parser.add_argument("--output-dir", required=True)
-    parser.add_argument("--k", default="5,10,25,50", help="comma-separated K values")
+    parser.add_argument("--k", type=positive_ints, default="5,10,25,50", help="comma-separated K values")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-queries", type=int)
     args = parser.parse_args(argv)
@@ -80,11 +79,12 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("pass exactly one of --model and --zero-shot-clip")
 
     start = time.perf_counter()
-    k_values = [int(k) for k in args.k.split(",")]
+    k_values = args.k
+    # The split first: a split that does not exist is reported before the model is loaded.
+    split = load_triplet_split(args.triplets, args.split, revision=args.triplets_revision)
     model, processor = load_model(args)
     if args.video_backend:
         processor.video_processor.video_backend = args.video_backend
-    split = load_triplet_split(args.triplets, args.split, revision=args.triplets_revision)
     if args.max_queries:
         split = split.subset(args.max_queries)
 
@@ -130,8 +130,3 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{report['num_queries']} queries"
           + (f", {report['skipped_queries']} queries skipped (no video embedding)" if report["skipped_queries"] else ""))
     return report
-
-
-def cli() -> None:
-    """Console script `tfcovr-evaluate`."""
-    sys.exit(run(main))

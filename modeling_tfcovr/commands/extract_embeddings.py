@@ -13,9 +13,7 @@ process takes its own shards.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
 import torch
@@ -24,7 +22,7 @@ from ..modeling_tfcovr import load_vision_encoder
 from ..training.extract import dataset_video_pairs, extract_embeddings, read_failures
 from ..video_io import VIDEO_BACKENDS, VIDEO_EXTENSIONS, resolve_relative_video_path, resolve_video_path
 from ..video_processing_tfcovr import TFCoVRVideoProcessor
-from . import run
+from . import command_parser, path_or_repo_id
 
 
 def list_videos(source: str, video_root: str | None = None) -> list[tuple[str, object]]:
@@ -51,8 +49,8 @@ def list_videos(source: str, video_root: str | None = None) -> list[tuple[str, o
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True,
+    parser = command_parser(__doc__)
+    parser.add_argument("--model", required=True, type=path_or_repo_id,
                         help="TF-CoVR folder or hub id (stage 1 or 2), or a transformers CLIP checkpoint")
     parser.add_argument("--revision", default=None, help="branch, tag or commit of a hub id (default: main)")
     parser.add_argument("--videos", required=True)
@@ -83,8 +81,3 @@ def main(argv: list[str] | None = None) -> dict:
     result = {**summary.__dict__, "videos": len(videos), "failures_total": len(read_failures(args.output))}
     print(json.dumps(result, indent=2))
     return result
-
-
-def cli() -> None:
-    """Console script `tfcovr-extract-embeddings`."""
-    sys.exit(run(main))

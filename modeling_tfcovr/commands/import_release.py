@@ -19,16 +19,15 @@ that could not be used (with the reason; the others are still written).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..data.release import EMBEDDING_FORMS, REPORT_FILENAME, import_release
 from ..errors import TFCoVRError
-from . import report_error, run
+from . import command_parser, report_error
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("release", type=Path, help="the downloaded release folder (official layout)")
     parser.add_argument("--output", type=Path, required=True, help="folder to write triplets/ and embeddings.parquet to")
     parser.add_argument(
@@ -89,8 +88,3 @@ def format_summary(report: dict) -> str:
     if len(failures) > 10:
         lines.append(f"  ... and {len(failures) - 10} more")
     return "\n".join(lines)
-
-
-def cli() -> None:
-    """Console script `tfcovr-import-release`."""
-    sys.exit(run(main))

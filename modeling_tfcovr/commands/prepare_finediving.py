@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from ..preparation.finediving import prepare_finediving
 from ..preparation.jobs import FAILURES_FILE, add_job_arguments, job_options
-from . import run
+from . import command_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("--frames", type=Path, required=True, help="folder of <competition>/<index>/<NNNNN>.jpg")
     parser.add_argument("--output", type=Path, required=True, help="folder the clips are written to")
     parser.add_argument("--annotations", type=Path, nargs="*", default=[],
@@ -43,8 +42,3 @@ def main(argv: list[str] | None = None) -> int:
                                  skip_bad_frames=args.skip_bad_frames, **job_options(parser, args))
     print(json.dumps({**summary.as_dict(), "failures": str(args.output / FAILURES_FILE)}))
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-prepare-finediving`."""
-    sys.exit(run(main))

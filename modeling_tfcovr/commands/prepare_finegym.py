@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from ..preparation.finegym import prepare_finegym
 from ..preparation.jobs import FAILURES_FILE, add_job_arguments, job_options
-from . import run
+from . import command_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("--annotations", type=Path, required=True, help="finegym_annotation_info_v1.1.json")
     parser.add_argument("--videos", type=Path, required=True, help="folder of raw videos <youtube_id>.<ext>")
     parser.add_argument("--output", type=Path, required=True, help="folder the clips are written to")
@@ -39,8 +38,3 @@ def main(argv: list[str] | None = None) -> int:
                               **job_options(parser, args))
     print(json.dumps({**summary.as_dict(), "failures": str(args.output / FAILURES_FILE)}))
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-prepare-finegym`."""
-    sys.exit(run(main))

@@ -14,15 +14,12 @@ dataset card's `configs` name files that exist.
 
 from __future__ import annotations
 
-import argparse
-import sys
-
 from ..publishing import plan_upload, upload
-from . import run
+from . import command_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("folder")
     parser.add_argument("--repo-id", required=True)
     parser.add_argument("--repo-type", default="model", choices=["model", "dataset"])
@@ -37,8 +34,3 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(upload(plan, private=args.private))
     return 0
-
-
-def cli() -> None:
-    """Console script `tfcovr-push-to-hub`."""
-    sys.exit(run(main))

@@ -1,18 +1,13 @@
 """Stage 1: fine-tune the AIM video encoder on clip -> label classification.
 
-    python scripts/train_classifier.py --dataset_dir data/synthetic --output_dir runs/stage1 \
-        --num_frames 8 --image_size 32 --patch_size 8 --hidden_size 64 ... --train_backbone
+    python scripts/train_classifier.py --dataset-dir data/synthetic --output-dir runs/stage1 \
+        --num-frames 8 --image-size 32 --patch-size 8 --hidden-size 64 ... --train-backbone
 
-Every `TrainingArguments` option is accepted (`--num_train_epochs`, `--per_device_train_batch_size`,
-`--bf16`, `--resume_from_checkpoint`, ...); `accelerate launch` / `torchrun` run it on several GPUs.
+Every `TrainingArguments` option is accepted (`--num-train-epochs`, `--per-device-train-batch-size`,
+`--bf16`, `--resume-from-checkpoint`, ...); `accelerate launch` / `torchrun` run it on several GPUs.
 """
 
 from __future__ import annotations
-
-import json
-import sys
-
-from transformers import HfArgumentParser
 
 from ..training.stage1 import (
     ClassifierDataArguments,
@@ -20,17 +15,9 @@ from ..training.stage1 import (
     ClassifierTrainingArguments,
     train_classifier,
 )
-from . import run
+from . import run_training
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = HfArgumentParser((ClassifierModelArguments, ClassifierDataArguments, ClassifierTrainingArguments))
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-    metrics = train_classifier(model_args, data_args, training_args)
-    print(json.dumps(metrics, indent=2))
-    return metrics
-
-
-def cli() -> None:
-    """Console script `tfcovr-train-classifier`."""
-    sys.exit(run(main))
+    arguments = (ClassifierModelArguments, ClassifierDataArguments, ClassifierTrainingArguments)
+    return run_training(arguments, train_classifier, argv)

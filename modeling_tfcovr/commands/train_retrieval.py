@@ -3,19 +3,14 @@
 From precomputed video embeddings (the official way; converted TF-CoVR embeddings work):
 
     python scripts/train_retrieval.py --triplets hub_dataset --embeddings embeddings.parquet \
-        --vision_model_path runs/stage1 --text_model_path path/to/clip --output_dir runs/stage2
+        --vision-model-path runs/stage1 --text-model-path path/to/clip --output-dir runs/stage2
 
-or from raw videos with `--video_root` instead of `--embeddings`. All `TrainingArguments` options
-apply (`--per_device_train_batch_size`, `--fp16`, `--resume_from_checkpoint`, ...); `torchrun` and
+or from raw videos with `--video-root` instead of `--embeddings`. All `TrainingArguments` options
+apply (`--per-device-train-batch-size`, `--fp16`, `--resume-from-checkpoint`, ...); `torchrun` and
 `accelerate launch` gather the negatives of all processes.
 """
 
 from __future__ import annotations
-
-import json
-import sys
-
-from transformers import HfArgumentParser
 
 from ..training.stage2 import (
     RetrievalDataArguments,
@@ -23,17 +18,9 @@ from ..training.stage2 import (
     RetrievalTrainingArguments,
     train_retrieval,
 )
-from . import run
+from . import run_training
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = HfArgumentParser((RetrievalModelArguments, RetrievalDataArguments, RetrievalTrainingArguments))
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-    metrics = train_retrieval(model_args, data_args, training_args)
-    print(json.dumps(metrics, indent=2))
-    return metrics
-
-
-def cli() -> None:
-    """Console script `tfcovr-train-retrieval`."""
-    sys.exit(run(main))
+    arguments = (RetrievalModelArguments, RetrievalDataArguments, RetrievalTrainingArguments)
+    return run_training(arguments, train_retrieval, argv)

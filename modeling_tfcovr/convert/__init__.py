@@ -1,6 +1,6 @@
 """Bringing the paper's own artifacts over: converters for the official TF-CoVR stage-2 checkpoint,
-AIM checkpoints and OpenAI CLIP weights, OpenAI's CLIP tokenizer built offline, and zero-shot
-composed retrieval with any transformers CLIP checkpoint.
+AIM checkpoints and OpenAI CLIP weights, and OpenAI's CLIP tokenizer built offline. (The zero-shot CLIP
+baselines are models: `modeling_tfcovr.modeling_zero_shot`.)
 
 Checkpoints are read with `torch.load(weights_only=True)`; files that need arbitrary unpickling are
 refused with [`UntrustedFileError`] unless `trust_pickle=True` (`--trust-pickle`).
@@ -18,20 +18,11 @@ from .openai_clip import (
     openai_vision_config_from_state_dict,
 )
 from .tfcovr import convert_tfcovr_checkpoint, convert_tfcovr_state_dict
-from .zero_shot import (
-    ZeroShotCLIPComposer,
-    compose_features,
-    zero_shot_query_features,
-    zero_shot_text_features,
-    zero_shot_video_features,
-)
 
 __all__ = [
     "PlaceholderObject",
-    "ZeroShotCLIPComposer",
     "aim_config_from_state_dict",
     "build_clip_tokenizer",
-    "compose_features",
     "convert_aim_checkpoint",
     "convert_aim_state_dict",
     "convert_openai_clip_checkpoint",
@@ -47,7 +38,4 @@ __all__ = [
     "load_aim_encoder",
     "openai_text_config_from_state_dict",
     "openai_vision_config_from_state_dict",
-    "zero_shot_query_features",
-    "zero_shot_text_features",
-    "zero_shot_video_features",
 ]

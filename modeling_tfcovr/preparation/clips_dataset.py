@@ -5,7 +5,7 @@ Labels come from any of:
 - TF-CoVR's annotation CSVs: `query_video` labelled `label1`, `target_video` labelled `label2`;
 - FineGym's element lists (`gym288_*_element*.txt`): `<clip id> <label>` per line.
 
-The result is the layout `scripts/train_classifier.py --dataset_dir` reads: `clips/<split>.parquet`
+The result is the layout `scripts/train_classifier.py --dataset-dir` reads: `clips/<split>.parquet`
 with columns `video` (path relative to the folder), `video_id`, `label` (the label's name) and
 `label_id` (a `ClassLabel` over the label set, in its order), `labels.json` (the label names in
 index order, which becomes the model's `id2label`), `videos` (a link to the clips folder) and

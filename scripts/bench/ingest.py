@@ -21,8 +21,8 @@ The decoded frames must equal decord's, and the normalised pixels must map back 
 1 otherwise.
 
 Example:
-    python scripts/bench_ingest.py              # full size (about a minute and a half on 2 cores)
-    python scripts/bench_ingest.py --quick      # seconds
+    python scripts/bench/ingest.py              # full size (about a minute and a half on 2 cores)
+    python scripts/bench/ingest.py --quick      # seconds
 """
 
 from __future__ import annotations
@@ -43,8 +43,7 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from modeling_tfcovr.benchmarking import (
+from benchmarking import (
     BenchmarkReport,
     Timing,
     command_line,
@@ -53,6 +52,7 @@ from modeling_tfcovr.benchmarking import (
     ratio,
     settings_of,
 )
+
 from modeling_tfcovr.data.synthetic import SyntheticConfig, render_clip, split_clips
 from modeling_tfcovr.training.data import VideoClipDataset, VideoCollator
 from modeling_tfcovr.video_io import VIDEO_BACKENDS, dataset_videos, read_frames, write_mp4
@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_benchmark_args(build_parser(), argv, QUICK)
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
     started = time.perf_counter()
-    report = BenchmarkReport("ingest", command_line("scripts/bench_ingest.py", argv),
+    report = BenchmarkReport("ingest", command_line("scripts/bench/ingest.py", argv),
                              settings_of(args))
 
     folder = args.clip_dir or Path(tempfile.mkdtemp(prefix="bench_ingest_"))
@@ -409,10 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         if "one_worker_ms_per_clip" in profile:
             print(f"{name}, 1 worker, ms per clip: " + ", ".join(
                 f"{k} {v:.2f}" for k, v in profile["one_worker_ms_per_clip"].items()))
-    report.wall_time_s = time.perf_counter() - started
-    print("\n" + "\n".join(report.summary_lines()))
-    print(f"wrote {report.write(args.output)} ({report.wall_time_s:.1f} s)")
-    return 0 if report.passed else 1
+    return report.finish(args.output, started)
 
 
 if __name__ == "__main__":

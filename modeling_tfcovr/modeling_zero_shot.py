@@ -1,5 +1,5 @@
 """Zero-shot composed video retrieval with any transformers CLIP checkpoint (the paper's zero-shot
-protocol for image-text models).
+protocol for image-text models): the baseline models next to [`TFCoVRModel`], with its feature methods.
 
 A video is the mean of its frames' projected, L2-normalised image features, normalised again. A
 composed query adds the modification text's normalised feature to the query video's (`"sum"`) or
@@ -10,6 +10,7 @@ ranking, and are kept apart only to name the protocol a result was produced with
 
 from __future__ import annotations
 
+import inspect
 import os
 from types import SimpleNamespace
 from typing import Literal
@@ -18,8 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .modeling_tfcovr import TFCoVRModel
+
 ComposeMode = Literal["sum", "avg", "text", "video"]
 COMPOSE_MODES = ("sum", "avg", "text", "video")
+_QUERY_ARGUMENTS = inspect.signature(TFCoVRModel.get_query_features)  # the composer takes TFCoVRModel's arguments
 
 
 def _features(output) -> torch.Tensor:
@@ -162,18 +166,15 @@ class ZeroShotCLIPComposer(nn.Module):
             raise ValueError("pass input_ids or text_embeds")
         return zero_shot_text_features(self.clip_model, input_ids, attention_mask)
 
-    def get_query_features(
-        self,
-        pixel_values_videos: torch.Tensor | None = None,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        query_video_embeds: torch.Tensor | None = None,
-        text_embeds: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Normalised composed queries; the arguments mirror [`TFCoVRModel.get_query_features`]."""
+    def get_query_features(self, *args, **kwargs) -> torch.Tensor:
+        """Normalised composed queries, from the arguments of [`TFCoVRModel.get_query_features`] (the query video
+        as `pixel_values_videos` or `query_video_embeds`, the text as `input_ids` + `attention_mask` or
+        `text_embeds`), so that an evaluation loop calls both alike."""
+        inputs = _QUERY_ARGUMENTS.bind(self, *args, **kwargs).arguments
         return zero_shot_query_features(
-            self.clip_model, pixel_values_videos, input_ids, attention_mask, self.mode,
-            video_features=query_video_embeds, text_features=text_embeds, frame_batch_size=self.frame_batch_size,
+            self.clip_model, inputs.get("pixel_values_videos"), inputs.get("input_ids"), inputs.get("attention_mask"),
+            self.mode, video_features=inputs.get("query_video_embeds"), text_features=inputs.get("text_embeds"),
+            frame_batch_size=self.frame_batch_size,
         )
 
     def forward(self, *args, **kwargs) -> torch.Tensor:

@@ -20,9 +20,9 @@ gallery is clustered (`--faiss-clusters`), as real video embeddings are: on stru
 approximate index reaches a high recall without scanning most of the gallery.
 
 Example:
-    python scripts/bench_retrieval.py                 # full size (a few minutes on 2 cores)
-    python scripts/bench_retrieval.py --quick         # seconds
-    python scripts/bench_retrieval.py --queries 200 --gallery 20000 --skip-faiss
+    python scripts/bench/retrieval.py                 # full size (a few minutes on 2 cores)
+    python scripts/bench/retrieval.py --quick         # seconds
+    python scripts/bench/retrieval.py --queries 200 --gallery 20000 --skip-faiss
 """
 
 from __future__ import annotations
@@ -38,8 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-from modeling_tfcovr.benchmarking import (
+from benchmarking import (
     BenchmarkReport,
     PeakMemory,
     command_line,
@@ -52,6 +51,7 @@ from modeling_tfcovr.benchmarking import (
     settings_of,
     time_call,
 )
+
 from modeling_tfcovr.retrieval_index import RetrievalIndex
 
 GENERATION_CHUNK = 65536
@@ -455,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     args.exact_queries = min(args.exact_queries, args.faiss_queries)
     args.faiss_flat = importlib.util.find_spec("faiss") is not None  # the FAISS flat row of part 1
     started = time.perf_counter()
-    report = BenchmarkReport("retrieval", command_line("scripts/bench_retrieval.py", argv),
+    report = BenchmarkReport("retrieval", command_line("scripts/bench/retrieval.py", argv),
                              settings_of(args))
     print(f"torch threads {torch.get_num_threads()}, {report.machine['cpu_model']}", flush=True)
 
@@ -478,10 +478,7 @@ def main(argv: list[str] | None = None) -> int:
             "method": "search", "seconds": "s", "ms_per_query": "ms/query", "time_vs_exact": "x exact",
             "recall@k": f"recall@{args.top_k}"}))
 
-    report.wall_time_s = time.perf_counter() - started
-    print("\n" + "\n".join(report.summary_lines()))
-    print(f"wrote {report.write(args.output)} ({report.wall_time_s:.1f} s)")
-    return 0 if report.passed else 1
+    return report.finish(args.output, started)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ Reported per step: clips, wall seconds, CPU seconds (this process and its worker
 1,000 clips (a linear extrapolation from the measured run).
 
 Example:
-    python scripts/bench_preparation.py --workers 2 --output runs/bench/preparation.json
+    python scripts/bench/preparation.py --workers 2 --output runs/bench/preparation.json
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ the first epoch) and the speed-ups. The first step's loss must be equal in all l
 dropout seed); the script exits with status 1 otherwise.
 
 Example:
-    python scripts/bench_train.py             # full size (about three minutes on 2 cores)
-    python scripts/bench_train.py --quick     # a tiny model, seconds
+    python scripts/bench/train.py             # full size (about three minutes on 2 cores)
+    python scripts/bench/train.py --quick     # a tiny model, seconds
 """
 
 from __future__ import annotations
@@ -41,8 +41,7 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from modeling_tfcovr.benchmarking import (
+from benchmarking import (
     BenchmarkReport,
     PeakMemory,
     Timing,
@@ -52,6 +51,7 @@ from modeling_tfcovr.benchmarking import (
     ratio,
     settings_of,
 )
+
 from modeling_tfcovr.configuration_tfcovr import TFCoVRConfig
 from modeling_tfcovr.modeling_tfcovr import TFCoVRModel
 from modeling_tfcovr.processing_tfcovr import TFCoVRProcessor
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the benchmark; returns 0 when the first-step losses are equal, 1 otherwise."""
     args = parse_benchmark_args(build_parser(), argv, QUICK)
     started = time.perf_counter()
-    report = BenchmarkReport("train", command_line("scripts/bench_train.py", argv),
+    report = BenchmarkReport("train", command_line("scripts/bench/train.py", argv),
                              settings_of(args))
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -347,10 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         "epoch_s": "s/epoch", "first_epoch_s": "s/first epoch (incl. cache)",
         "official_over_this_first_epoch": "speed-up vs official, first epoch",
         "official_over_this_later_epochs": "speed-up vs official, later epochs", "peak_memory_bytes": "peak memory"}))
-    report.wall_time_s = time.perf_counter() - started
-    print("\n" + "\n".join(report.summary_lines()))
-    print(f"wrote {report.write(args.output)} ({report.wall_time_s:.1f} s)")
-    return 0 if report.passed else 1
+    return report.finish(args.output, started)
 
 
 if __name__ == "__main__":

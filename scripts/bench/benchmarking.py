@@ -1,5 +1,6 @@
 # Copyright 2025 The TF-CoVR-HF authors. Licensed under the MIT License.
-"""Helpers shared by the benchmark scripts (`scripts/bench_*.py`).
+"""Helpers shared by the benchmark scripts in `scripts/bench/` (imported as `benchmarking`: each script runs with
+this folder first on `sys.path`). Not part of the importable package.
 
 Timing with warm-up and repeats, the peak resident memory of a block of code, a description of the
 machine, Markdown tables and JSON reports. Only the standard library, NumPy and torch are needed;
@@ -8,7 +9,7 @@ machine, Markdown tables and JSON reports. Only the standard library, NumPy and 
 Example:
 
 ```python
->>> from modeling_tfcovr.benchmarking import PeakMemory, time_call
+>>> from benchmarking import PeakMemory, time_call
 >>> with PeakMemory() as memory:
 ...     timing, total = time_call(lambda: sum(range(1000)), repeats=3, warmup=1)
 >>> total, len(timing.times), memory.delta_bytes >= 0
@@ -38,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .io_utils import atomic_write
+from modeling_tfcovr.io_utils import atomic_write
 
 __all__ = [
     "BenchmarkReport",
@@ -479,6 +480,14 @@ class BenchmarkReport:
     def write(self, path: str | os.PathLike) -> Path:
         """Writes the report as JSON."""
         return write_json(path, {**asdict(self), "passed": self.passed})
+
+    def finish(self, path: str | os.PathLike, started: float) -> int:
+        """The end of a benchmark: records the wall time since `started` (`time.perf_counter()`), prints the
+        summary, writes the report to `path` and returns the exit status (1 when a check failed)."""
+        self.wall_time_s = time.perf_counter() - started
+        print("\n" + "\n".join(self.summary_lines()))
+        print(f"wrote {self.write(path)} ({self.wall_time_s:.1f} s)")
+        return 0 if self.passed else 1
 
 
 def parse_benchmark_args(parser, argv: Sequence[str] | None, quick: Mapping[str, Any]):

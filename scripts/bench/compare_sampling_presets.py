@@ -2,7 +2,7 @@
 default video processing (middle of each segment, resize + centre crop) serves a classifier trained with this
 library better: the stage-1 accuracy of one trained model on a clips table under each, same clips, same weights.
 
-    python scripts/compare_sampling_presets.py --model runs/demo/stage1_temporal --clips runs/demo/data/clips/val.parquet \
+    python scripts/bench/compare_sampling_presets.py --model runs/demo/stage1_temporal --clips runs/demo/data/clips/val.parquet \
         --video-root runs/demo/data
 """
 

@@ -2,7 +2,7 @@
 at beta = 0.5: the largest loss difference and the largest per-row relative difference of the query gradients,
 over random 768-d batches whose targets are noisy copies of their queries.
 
-    python scripts/compare_hn_nce_variants.py --batch-sizes 2 8 64 512 --seeds 20
+    python scripts/bench/compare_hn_nce_variants.py --batch-sizes 2 8 64 512 --seeds 20
 """
 
 from __future__ import annotations

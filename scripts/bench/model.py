@@ -10,8 +10,8 @@ and on a GPU in float16 and bfloat16 whenever one is available. The outputs of t
 (float32: `allclose(atol=1e-4, rtol=1e-4)`); the script exits with status 1 otherwise.
 
 Example:
-    python scripts/bench_model.py                 # full size, CPU (about a minute on 2 cores)
-    python scripts/bench_model.py --quick         # a tiny model, seconds
+    python scripts/bench/model.py                 # full size, CPU (about a minute on 2 cores)
+    python scripts/bench/model.py --quick         # a tiny model, seconds
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from modeling_tfcovr.benchmarking import (
+from benchmarking import (
     BenchmarkReport,
     PeakMemory,
     command_line,
@@ -34,6 +33,7 @@ from modeling_tfcovr.benchmarking import (
     settings_of,
     time_call,
 )
+
 from modeling_tfcovr.configuration_tfcovr import TFCoVRVisionConfig
 from modeling_tfcovr.modeling_tfcovr import TFCoVRVisionModel
 
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the benchmark; returns 0 when SDPA and eager outputs agree, 1 otherwise."""
     args = parse_benchmark_args(build_parser(), argv, QUICK)
     started = time.perf_counter()
-    report = BenchmarkReport("model", command_line("scripts/bench_model.py", argv),
+    report = BenchmarkReport("model", command_line("scripts/bench/model.py", argv),
                              settings_of(args))
     model = build_model(args)
     config = model.config
@@ -167,10 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         "device": "device", "dtype": "dtype", "attention": "attention", "batch": "clips/batch", "s_per_clip": "s/clip",
         "clips_per_s": "clips/s", "peak_memory_per_clip_bytes": "peak memory per clip",
         "speedup_sdpa_vs_eager": "SDPA speed-up"}))
-    report.wall_time_s = time.perf_counter() - started
-    print("\n" + "\n".join(report.summary_lines()))
-    print(f"wrote {report.write(args.output)} ({report.wall_time_s:.1f} s)")
-    return 0 if report.passed else 1
+    return report.finish(args.output, started)
 
 
 if __name__ == "__main__":
