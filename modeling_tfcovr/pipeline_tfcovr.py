@@ -97,6 +97,11 @@ class ComposedVideoRetrievalPipeline(Pipeline):
             import datasets
 
             videos = datasets.Dataset.from_parquet(os.fspath(videos))
+        elif isinstance(videos, (str, os.PathLike)):
+            raise TypeError(
+                f"videos is one path ({source!r}): pass a list of video paths, e.g. pipe.index([{source!r}]), a "
+                "datasets.Dataset, or the path of an embeddings / clips .parquet file"
+            )
         if hasattr(videos, "column_names"):  # a datasets.Dataset
             if "embedding" in videos.column_names:
                 return self._index_from_embeddings(videos, source)

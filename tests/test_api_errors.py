@@ -77,3 +77,11 @@ def test_index_and_pipeline_name_a_wrong_query_or_top_k(world):
         world["gallery"].search([[0.1] * 5])
     with pytest.raises(DataFormatError, match="query_embeds must be numeric"):
         world["gallery"].search("clip0")
+
+
+def test_one_path_given_to_index_asks_for_a_list(world):
+    path = world["paths"][0]
+    with pytest.raises(TypeError, match=r"videos is one path \('.*clip0\.mp4'\): pass a list of video paths"):
+        world["pipe"].index(path, progress=False)
+    gallery = world["pipe"].index([path], progress=False)  # the right form
+    assert list(gallery.video_ids) == ["clip0"]
