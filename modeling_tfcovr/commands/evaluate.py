@@ -30,7 +30,7 @@ import torch
 from .. import TFCoVRModel, TFCoVRProcessor
 from ..data.embeddings import read_embeddings
 from ..retrieval_evaluation import evaluate_split, format_results_table, load_triplet_split
-from ..training.extract import embed_videos
+from ..video_embedding import embed_videos
 from ..video_io import VIDEO_BACKENDS, resolve_video_path
 from . import command_parser, path_or_repo_id, positive_ints
 
