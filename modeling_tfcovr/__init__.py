@@ -29,6 +29,7 @@ from .modeling_tfcovr import (
     TFCoVRVideoClassifierOutput,
     TFCoVRVisionModel,
     TFCoVRVisionModelOutput,
+    adapter_initialization,
     load_vision_encoder,
 )
 from .pipeline_tfcovr import TASK as PIPELINE_TASK
@@ -62,6 +63,7 @@ def _register() -> None:
 _register()
 
 __all__ = [
+    "adapter_initialization",
     "TFCoVRConfig",
     "TFCoVRVisionConfig",
     "TFCoVRVisionModel",

@@ -49,22 +49,17 @@ class TFCoVRVisionConfig(CLIPVisionConfig):
             AIM's `num_tadapter`. With 2, a second temporal adapter (with skip connection) also adapts the
             temporal attention's input: `T-Adapter(attn(T-Adapter-in(ln_1(x))))` (AIM's ViT-B/16
             something-something configuration). Needs `use_temporal_adapter`.
-        conv_stem_channels (`list[int]`, *optional*):
-            Not part of AIM: for small models trained from scratch, 3x3 stride-2 convolutions (GELU
-            after each) before the patch embedding, whose kernel then shrinks by the stem's stride.
-            Off by default, which keeps the architecture and parameter names of CLIP.
-        conv_stem_temporal_kernel (`int`, *optional*):
-            Not part of AIM either: with a conv stem, a residual convolution over `k` neighbouring frames
-            (odd `k`, GELU) on the stem's feature maps, so that motion is seen before the first layer. A
-            from-scratch encoder otherwise finds its temporal features only after a long plateau (see the
-            README's synthetic results); pretrained CLIP features make it unnecessary. Off by default.
-        zero_init_adapters (`bool`, defaults to `True`):
-            AIM's initialisation: adapter outputs and the temporal embedding start at zero, so a
-            CLIP-initialised encoder starts as frame-wise CLIP. Models trained from scratch have no
-            such function to preserve and may start them small and random instead (`False`).
-        freeze_backbone (`bool`, defaults to `True`):
-            Keep CLIP's own weights frozen so that only adapters, the temporal embedding and
-            `post_layernorm` train (AIM's recipe). Set to `False` for models trained from scratch.
+        conv_stem (`dict`, *optional*):
+            Not part of AIM: the from-scratch variant of the embeddings, for small models trained without CLIP's
+            weights. `{"channels": [16, 32, 64]}` puts 3x3 stride-2 convolutions (GELU after each) before the
+            patch embedding, whose kernel then shrinks by the stem's stride; `"temporal_kernel": k` (odd) adds a
+            residual convolution over `k` neighbouring frames on the stem's feature maps, so that motion is seen
+            before the first layer (a from-scratch encoder otherwise finds its temporal features only after a long
+            plateau; see the README's synthetic results). `None` (the default) is CLIP's patch embedding, with
+            CLIP's architecture and parameter names.
+
+    Training policy is not part of the configuration: which weights train is set by
+    [`~training.freezing.set_trainable`], the adapters' initialisation by [`adapter_initialization`].
     """
 
     model_type = "tfcovr_vision_model"
@@ -79,12 +74,10 @@ class TFCoVRVisionConfig(CLIPVisionConfig):
     use_spatial_adapter: bool = True
     use_mlp_adapter: bool = True
     num_temporal_adapters: int = 1
-    conv_stem_channels: list[int] | None = None
-    conv_stem_temporal_kernel: int | None = None
-    zero_init_adapters: bool = True
-    freeze_backbone: bool = True
+    conv_stem: dict | None = None
 
     def __post_init__(self, **kwargs):
+        _upgrade_legacy_vision_fields(self, kwargs)
         super().__post_init__(**kwargs)
         if self.num_frames < 1:
             raise ValueError(f"num_frames must be at least 1, got {self.num_frames}")
@@ -94,15 +87,43 @@ class TFCoVRVisionConfig(CLIPVisionConfig):
             raise ValueError("num_temporal_adapters=2 needs use_temporal_adapter=True")
         if not 0.0 < self.adapter_ratio <= 4.0:
             raise ValueError(f"adapter_ratio must be in (0, 4], got {self.adapter_ratio}")
-        if self.conv_stem_channels:
-            stride = 2 ** len(self.conv_stem_channels)
-            if self.patch_size % stride:
-                raise ValueError(f"patch_size {self.patch_size} must be divisible by the conv stem's stride {stride}")
-        if self.conv_stem_temporal_kernel is not None:
-            if not self.conv_stem_channels:
-                raise ValueError("conv_stem_temporal_kernel needs a conv stem (conv_stem_channels)")
-            if self.conv_stem_temporal_kernel < 1 or self.conv_stem_temporal_kernel % 2 == 0:
-                raise ValueError(f"conv_stem_temporal_kernel must be an odd number >= 1, got {self.conv_stem_temporal_kernel}")
+        if self.conv_stem is not None:
+            self._check_conv_stem()
+
+    def _check_conv_stem(self) -> None:
+        stem = self.conv_stem
+        unknown = set(stem) - {"channels", "temporal_kernel"}
+        if unknown:
+            raise ValueError(f"conv_stem has unknown keys {sorted(unknown)}; its keys are 'channels' and 'temporal_kernel'")
+        channels = stem.get("channels")
+        if not channels or not all(isinstance(c, int) and c > 0 for c in channels):
+            raise ValueError(f"conv_stem['channels'] must be a non-empty list of positive widths, got {channels!r}")
+        stride = 2 ** len(channels)
+        if self.patch_size % stride:
+            raise ValueError(f"patch_size {self.patch_size} must be divisible by the conv stem's stride {stride}")
+        kernel = stem.get("temporal_kernel")
+        if kernel is not None and (kernel < 1 or kernel % 2 == 0):
+            raise ValueError(f"conv_stem['temporal_kernel'] must be an odd number >= 1, got {kernel}")
+
+
+# Fields of earlier versions. Training policy (freezing, adapter initialisation, gathering) moved to the training
+# arguments; a saved config that still has them loads as before, without them.
+_LEGACY_POLICY_FIELDS = ("freeze_backbone", "zero_init_adapters", "freeze_vision_encoder", "freeze_text_encoder",
+                         "gather_across_processes")
+
+
+def _upgrade_legacy_vision_fields(config: TFCoVRVisionConfig, kwargs: dict) -> None:
+    """Drops the policy fields and folds `conv_stem_channels` / `conv_stem_temporal_kernel` into `conv_stem`."""
+    for name in _LEGACY_POLICY_FIELDS:
+        kwargs.pop(name, None)
+    channels = kwargs.pop("conv_stem_channels", None)
+    temporal_kernel = kwargs.pop("conv_stem_temporal_kernel", None)
+    if temporal_kernel is not None and not channels:
+        raise ValueError("conv_stem_temporal_kernel needs a conv stem (conv_stem_channels)")
+    if channels and config.conv_stem is None:
+        config.conv_stem = {"channels": list(channels)}
+        if temporal_kernel is not None:
+            config.conv_stem["temporal_kernel"] = temporal_kernel
 
 
 class TFCoVRConfig(PretrainedConfig):
@@ -129,14 +150,9 @@ class TFCoVRConfig(PretrainedConfig):
             `"paper"`: HN-NCE as its paper defines it. `"official"`: the official TF-CoVR / CoVR loss bit for
             bit, whose query-to-target weights are normalised by the wrong row's sum when `beta > 0` (see
             `loss_tfcovr.py`). Converted official checkpoints set `"official"`.
-        freeze_vision_encoder / freeze_text_encoder (`bool`, default `True`):
-            Stage 2 trains only the text projection and the combiner, as in the paper.
         normalize_query_video (`bool`, defaults to `True`):
             L2-normalise the query video embedding before the combiner. The official code feeds the
             raw AIM embedding; its converter sets this to `False`.
-        gather_across_processes (`bool`, defaults to `True`):
-            In distributed training, gather query and target embeddings of every process (with
-            gradients) so that each sees the negatives of the global batch.
         classifier_dropout (`float`, defaults to 0.5):
             Dropout before the stage-1 classification head. `id2label` / `label2id` hold its labels.
     """
@@ -161,14 +177,13 @@ class TFCoVRConfig(PretrainedConfig):
     hn_nce_alpha: float = 1.0
     hn_nce_beta: float = 0.5
     hn_nce_variant: str = "paper"
-    freeze_vision_encoder: bool = True
-    freeze_text_encoder: bool = True
     normalize_query_video: bool = True
-    gather_across_processes: bool = True
     classifier_dropout: float = 0.5
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):
+        for name in _LEGACY_POLICY_FIELDS:
+            kwargs.pop(name, None)
         super().__post_init__(**kwargs)
         if self.temperature <= 0:
             raise ValueError(f"temperature must be positive, got {self.temperature}")

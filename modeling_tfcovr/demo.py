@@ -30,26 +30,18 @@ class DemoConfig:
     """Sizes and recipe of the main job; the defaults fit in minutes on 2 CPU cores.
 
     The encoder is trained from scratch, so it gets what a from-scratch video ViT needs at this size (measured,
-    see the README): a convolutional stem with a temporal convolution over neighbouring frames, patches of
-    16 px on the stem's maps (2 x 2 tokens per frame), small random adapters instead of AIM's zero init, and
-    weights initialised at std 0.1 instead of 0.02. Without the temporal convolution the temporal features appear
+    see the README; the `synthetic-scratch` preset): a convolutional stem with a temporal convolution over
+    neighbouring frames, patches of 16 px on the stem's maps (2 x 2 tokens per frame), weights initialised at
+    std 0.1 instead of 0.02, and small random adapters instead of AIM's zero init (`adapter_init`). Without the temporal convolution the temporal features appear
     only after a long plateau, beyond this budget.
     """
 
     seed: int = 0
     num_frames: int = 8
-    image_size: int = 32
-    patch_size: int = 16
-    hidden_size: int = 64
-    intermediate_size: int = 256
-    num_hidden_layers: int = 4
-    num_attention_heads: int = 4
-    conv_stem_channels: tuple[int, ...] | None = (16, 32, 64)
-    conv_stem_temporal_kernel: int | None = 3
-    zero_init_adapters: bool = False
-    initializer_range: float = 0.1
-    drop_path_rate: float = 0.0
-    classifier_dropout: float = 0.0
+    model_preset: str = "synthetic-scratch"
+    """The encoder's architecture (`modeling_tfcovr/model_configs/`); `num_frames` and `config_overrides` change it."""
+    config_overrides: dict = field(default_factory=dict)
+    adapter_init: str = "random"
     stage1_epochs: float = 60
     stage1_learning_rate: float = 1e-3
     stage1_batch_size: int = 32
@@ -102,15 +94,9 @@ def _stage1(config: DemoConfig, data_dir: Path, output_dir: Path, num_frames: in
         train_classifier,
     )
 
-    model_args = ClassifierModelArguments(
-        num_frames=num_frames, image_size=config.image_size, patch_size=config.patch_size,
-        hidden_size=config.hidden_size, intermediate_size=config.intermediate_size,
-        num_hidden_layers=config.num_hidden_layers, num_attention_heads=config.num_attention_heads,
-        drop_path_rate=config.drop_path_rate, classifier_dropout=config.classifier_dropout, train_backbone=True,
-        conv_stem_channels=list(config.conv_stem_channels) if config.conv_stem_channels else None,
-        conv_stem_temporal_kernel=config.conv_stem_temporal_kernel, zero_init_adapters=config.zero_init_adapters,
-        initializer_range=config.initializer_range,
-    )
+    overrides = ",".join(f"{key}={json.dumps(value)}" for key, value in {**config.config_overrides, "num_frames": num_frames}.items())
+    model_args = ClassifierModelArguments(model_preset=config.model_preset, config_overrides=overrides,
+                                          train_backbone=True, adapter_init=config.adapter_init)
     # Validation accuracy after every epoch and the best epoch's weights kept (the model only): the from-scratch
     # encoder's accuracy still moves by a few points between late epochs, and the curves show where each seed is.
     training_args = ClassifierTrainingArguments(
@@ -151,6 +137,7 @@ def _stage2(config: DemoConfig, data_dir: Path, stage1_dir: Path, embeddings: Pa
     model_args = RetrievalModelArguments(
         vision_model_path=str(stage1_dir), text_model_path=text_model, combiner_projection_dim=config.combiner_projection_dim,
         combiner_hidden_dim=config.combiner_hidden_dim, combiner_dropout=config.combiner_dropout,
+        adapter_init=config.adapter_init,
     )
     training_args = RetrievalTrainingArguments(
         output_dir=str(output_dir), num_train_epochs=config.stage2_epochs, learning_rate=config.stage2_learning_rate,

@@ -10,7 +10,11 @@ the `*_adapter` modules.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -94,7 +98,7 @@ class TFCoVROutput(ModelOutput):
     r"""
     loss (`torch.FloatTensor` of shape `()`, *optional*):
         HN-NCE over the (global) batch, when targets are given and `return_loss` is not `False`. In distributed
-        training with `config.gather_across_processes`, the loss and `logits_per_query` cover the global batch
+        training with [`TFCoVRModel.gather_across_processes`] on, the loss and `logits_per_query` cover the global batch
         (queries and targets of every process).
     logits_per_query (`torch.FloatTensor` of shape `(num_queries, num_targets)`):
         Cosine similarities of queries and targets divided by the temperature.
@@ -128,7 +132,7 @@ class TFCoVROutput(ModelOutput):
 
 class TFCoVRAdapterOutputProjection(nn.Linear):
     """The adapter's last linear layer (bottleneck -> hidden size): zero at initialisation under AIM's recipe
-    (`config.zero_init_adapters`), so that a fresh adapter outputs 0 (or its input, with the skip connection)."""
+    (see [`adapter_initialization`]), so that a fresh adapter outputs 0 (or its input, with the skip connection)."""
 
 
 class TFCoVRStemConv2d(nn.Conv2d):
@@ -289,23 +293,24 @@ class TFCoVRTemporalConv(nn.Module):
 
 
 class TFCoVRVisionEmbeddings(CLIPVisionEmbeddings):
-    """CLIP's patch + class + position embeddings, with an optional convolutional stem in front of
-    the patch embedding (`config.conv_stem_channels`, optionally with a temporal convolution,
-    `config.conv_stem_temporal_kernel`; without a stem this is exactly CLIP's module)."""
+    """CLIP's patch + class + position embeddings, or their from-scratch variant with a convolutional stem in front
+    of the patch embedding (`config.conv_stem`: its `channels`, and optionally a temporal convolution of
+    `temporal_kernel` frames); without a stem this is exactly CLIP's module."""
 
     def __init__(self, config: TFCoVRVisionConfig):
         super().__init__(config)
         self.conv_stem = None
         self.conv_stem_temporal = None
-        if config.conv_stem_channels:
+        if config.conv_stem:
+            stem_channels, temporal_kernel = config.conv_stem["channels"], config.conv_stem.get("temporal_kernel")
             layers, in_channels = [], config.num_channels
-            for channels in config.conv_stem_channels:
+            for channels in stem_channels:
                 layers += [TFCoVRStemConv2d(in_channels, channels, kernel_size=3, stride=2, padding=1), nn.GELU()]
                 in_channels = channels
             self.conv_stem = nn.Sequential(*layers)
-            if config.conv_stem_temporal_kernel:
-                self.conv_stem_temporal = TFCoVRTemporalConv(in_channels, config.conv_stem_temporal_kernel)
-            kernel = config.patch_size // 2 ** len(config.conv_stem_channels)
+            if temporal_kernel:
+                self.conv_stem_temporal = TFCoVRTemporalConv(in_channels, temporal_kernel)
+            kernel = config.patch_size // 2 ** len(stem_channels)
             self.patch_embedding = nn.Conv2d(in_channels, self.embed_dim, kernel_size=kernel, stride=kernel, bias=False)
 
     def forward(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False, num_frames: int = 1) -> torch.Tensor:
@@ -370,9 +375,44 @@ class TFCoVRVisionEncoder(nn.Module):
 # ----------------------------------------------------------------------------------------------
 
 
-def _aim_parameter_names(module: nn.Module) -> set[str]:
+def aim_parameter_names(module: nn.Module) -> set[str]:
     """Names of AIM's own parameters (adapters, temporal embedding) inside `module`."""
     return {name for name, _ in module.named_parameters() if "_adapter." in name or name.endswith("temporal_embedding")}
+
+
+AdapterInit = Literal["zero", "random"]
+_ADAPTER_INIT: ContextVar[AdapterInit] = ContextVar("tfcovr_adapter_init", default="zero")
+
+
+@contextmanager
+def adapter_initialization(mode: AdapterInit) -> Iterator[None]:
+    """Initialisation of the AIM adapters' outputs and the temporal embedding for models built inside the block.
+
+    `"zero"` (the default, AIM's recipe): they start at zero, so that a CLIP-initialised encoder starts as frame-wise
+    CLIP. `"random"`: normal with `config.initializer_range`, for models trained from scratch, which have no such
+    function to preserve. A policy of the training run, not of the architecture; it applies while the weights are
+    drawn (in module order), so that a seed gives the same model as a single pass of initialisation would.
+
+    Example:
+
+    ```python
+    >>> from modeling_tfcovr import TFCoVRVisionConfig, TFCoVRVisionModel, adapter_initialization
+    >>> config = TFCoVRVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+    ...                             image_size=32, patch_size=16, num_frames=2)
+    >>> with adapter_initialization("random"):
+    ...     model = TFCoVRVisionModel(config)
+    >>> bool(model.temporal_embedding.abs().sum() > 0), bool(TFCoVRVisionModel(config).temporal_embedding.any())
+    (True, False)
+
+    ```
+    """
+    if mode not in ("zero", "random"):
+        raise ValueError(f"adapter initialisation must be 'zero' or 'random', got {mode!r}")
+    token = _ADAPTER_INIT.set(mode)
+    try:
+        yield
+    finally:
+        _ADAPTER_INIT.reset(token)
 
 
 class TFCoVRVisionPreTrainedModel(PreTrainedModel):
@@ -399,7 +439,8 @@ class TFCoVRVisionPreTrainedModel(PreTrainedModel):
         # of their own are skipped for custom code), so each case here is a leaf or owns a parameter. The order of
         # the random draws is the modules' order, hence the dedicated leaf classes rather than a pass per container.
         config = self.config
-        if isinstance(module, TFCoVRAdapterOutputProjection) and config.zero_init_adapters:
+        zero_adapters = _ADAPTER_INIT.get() == "zero"
+        if isinstance(module, TFCoVRAdapterOutputProjection) and zero_adapters:
             # Adapter outputs start at zero: at step 0 the model equals frame-wise CLIP.
             init.zeros_(module.weight)
             init.zeros_(module.bias)
@@ -419,7 +460,7 @@ class TFCoVRVisionPreTrainedModel(PreTrainedModel):
             init.normal_(module.class_embedding, std=module.embed_dim**-0.5 * config.initializer_factor)
             init.copy_(module.position_ids, torch.arange(module.num_positions).expand((1, -1)))
         elif isinstance(module, TFCoVRVisionModel):
-            if config.zero_init_adapters:
+            if zero_adapters:
                 init.zeros_(module.temporal_embedding)
             else:
                 init.normal_(module.temporal_embedding, std=config.initializer_range)
@@ -477,14 +518,6 @@ class TFCoVRVisionModel(TFCoVRVisionPreTrainedModel):
         self.encoder = TFCoVRVisionEncoder(config)
         self.post_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.post_init()
-        if config.freeze_backbone:
-            self.freeze_backbone()
-
-    def freeze_backbone(self) -> None:
-        """Freezes CLIP's own weights; adapters, the temporal embedding and `post_layernorm` train."""
-        trainable = _aim_parameter_names(self) | {n for n, _ in self.post_layernorm.named_parameters(prefix="post_layernorm")}
-        for name, parameter in self.named_parameters():
-            parameter.requires_grad = name in trainable
 
     def get_input_embeddings(self) -> nn.Module:
         return self.embeddings.patch_embedding
@@ -552,7 +585,7 @@ def load_clip_vision_weights(model: TFCoVRVisionModel, clip_state_dict: dict[str
     """
     result = model.load_state_dict(clip_state_dict, strict=False)
     unexpected = [key for key in result.unexpected_keys if not key.endswith("position_ids")]
-    missing_clip = [key for key in result.missing_keys if key not in _aim_parameter_names(model)]
+    missing_clip = [key for key in result.missing_keys if key not in aim_parameter_names(model)]
     if unexpected or missing_clip:
         raise ValueError(f"CLIP weights do not match the AIM encoder: unexpected {unexpected[:5]}, missing {missing_clip[:5]}")
 
@@ -661,8 +694,8 @@ class TFCoVRModel(TFCoVRPreTrainedModel):
     """Stage 2, TF-CoVR-Base: composed video retrieval.
 
     A query (video + modification text) is embedded as `combiner(video, text_projection(text))`;
-    targets are video embeddings from the same (frozen) AIM encoder. Trained with HN-NCE; the
-    video and text encoders are frozen by default. Every method accepts raw inputs or precomputed
+    targets are video embeddings from the same AIM encoder. Trained with HN-NCE; stage-2 training freezes the
+    video and text encoders ([`~training.freezing.set_trainable`]). Every method accepts raw inputs or precomputed
     embeddings, so training can run on released video embeddings and cached text features.
     """
 
@@ -679,24 +712,19 @@ class TFCoVRModel(TFCoVRPreTrainedModel):
             config.embed_dim, config.combiner_projection_dim, config.combiner_hidden_dim, config.combiner_dropout
         )
         self.post_init()
-        self.apply_freezing()
-
-    def apply_freezing(self) -> None:
-        """Sets `requires_grad` from the config: frozen encoders, trainable projection and combiner."""
-        if self.config.freeze_vision_encoder:
-            self.vision_model.requires_grad_(False)
-        if self.config.freeze_text_encoder:
-            self.text_model.requires_grad_(False)
+        # In distributed training, gather the queries and targets of every process (with gradients) so that each
+        # sees the negatives of the global batch. Training policy, set by the training run (stage 2 turns it on).
+        self.gather_across_processes = False
 
     def train(self, mode: bool = True) -> TFCoVRModel:
-        """Like `nn.Module.train`, except that frozen encoders stay in evaluation mode: they compute the same
-        features (no dropout, no drop path) in training as in evaluation and in the pipeline."""
+        """Like `nn.Module.train`, except that frozen encoders (no parameter that requires gradients, see
+        [`~training.freezing.set_trainable`]) stay in evaluation mode: they compute the same features (no dropout, no
+        drop path) in training as in evaluation and in the pipeline."""
         super().train(mode)
         if mode:
-            if self.config.freeze_vision_encoder:
-                self.vision_model.eval()
-            if self.config.freeze_text_encoder:
-                self.text_model.eval()
+            for encoder in (self.vision_model, self.text_model):
+                if not any(parameter.requires_grad for parameter in encoder.parameters()):
+                    encoder.eval()
         return self
 
     # -- encoders --------------------------------------------------------------------------
@@ -823,7 +851,7 @@ class TFCoVRModel(TFCoVRPreTrainedModel):
         loss = logits = None
         if target_embeds is not None:
             all_queries, all_targets = query_embeds, target_embeds
-            if self.training and self.config.gather_across_processes:
+            if self.training and self.gather_across_processes:
                 all_queries, all_targets = gather_with_grad(query_embeds), gather_with_grad(target_embeds)
             logits = all_queries.float() @ all_targets.float().T / self.config.temperature
             if return_loss:
@@ -885,7 +913,6 @@ class TFCoVRModel(TFCoVRPreTrainedModel):
             else:
                 pretrained_text = AutoModel.from_pretrained(text_path, revision=text_revision)
             model.text_model.load_state_dict(pretrained_text.state_dict())
-        model.apply_freezing()
         return model
 
 
@@ -897,7 +924,7 @@ def _text_encoder_from_config(text_config) -> PreTrainedModel:
 
 _AIM_FIELDS = (
     "num_frames", "adapter_ratio", "mlp_adapter_scale", "drop_path_rate",
-    "use_temporal_adapter", "use_spatial_adapter", "use_mlp_adapter", "num_temporal_adapters", "freeze_backbone",
+    "use_temporal_adapter", "use_spatial_adapter", "use_mlp_adapter", "num_temporal_adapters",
 )
 
 
@@ -950,4 +977,6 @@ __all__ = [
     "gather_with_grad",
     "load_clip_vision_weights",
     "load_vision_encoder",
+    "adapter_initialization",
+    "aim_parameter_names",
 ]

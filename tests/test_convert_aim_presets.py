@@ -21,7 +21,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from modeling_tfcovr import TFCoVRForVideoClassification, TFCoVRVisionConfig, TFCoVRVisionModel
+from modeling_tfcovr import TFCoVRForVideoClassification, TFCoVRVisionConfig, TFCoVRVisionModel, adapter_initialization
 from modeling_tfcovr.commands import load_command
 from modeling_tfcovr.convert.aim import (
     AIMPreset,
@@ -202,10 +202,11 @@ def test_temporal_input_adapter_starts_as_identity_and_trains():
     """AIM zero-initialises every adapter's D_fc2 (T_Adapter_in included): a fresh num_tadapter=2 encoder computes
     what the num_tadapter=1 encoder with the same other weights computes. Default models are unchanged."""
     tiny = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, image_size=32, patch_size=16,
-                num_frames=3, zero_init_adapters=False)
+                num_frames=3)
     torch.manual_seed(0)
-    two = TFCoVRVisionModel(TFCoVRVisionConfig(**tiny, num_temporal_adapters=2)).eval()
-    one = TFCoVRVisionModel(TFCoVRVisionConfig(**tiny)).eval()
+    with adapter_initialization("random"):
+        two = TFCoVRVisionModel(TFCoVRVisionConfig(**tiny, num_temporal_adapters=2)).eval()
+        one = TFCoVRVisionModel(TFCoVRVisionConfig(**tiny)).eval()
     assert not any("temporal_input_adapter" in key for key in one.state_dict())
     extra = set(two.state_dict()) - set(one.state_dict())
     assert extra == {f"encoder.layers.{i}.temporal_input_adapter.{m}.{p}" for i in range(2) for m in ("fc1", "fc2") for p in ("weight", "bias")}
@@ -218,7 +219,7 @@ def test_temporal_input_adapter_starts_as_identity_and_trains():
     with torch.no_grad():
         torch.testing.assert_close(two(videos).pooler_output, one(videos).pooler_output)
 
-    fresh = TFCoVRVisionModel(TFCoVRVisionConfig(**{**tiny, "zero_init_adapters": True}, num_temporal_adapters=2))
+    fresh = TFCoVRVisionModel(TFCoVRVisionConfig(**tiny, num_temporal_adapters=2))
     assert all(layer.temporal_input_adapter.fc2.weight.abs().max() == 0 for layer in fresh.encoder.layers)
     with pytest.raises(ValueError, match="num_temporal_adapters must be 1 or 2"):
         TFCoVRVisionConfig(num_temporal_adapters=3)

@@ -15,6 +15,7 @@ from transformers import AutoModel, AutoModelForVideoClassification, AutoProcess
 
 import modeling_tfcovr as mt
 from modeling_tfcovr.modeling_tfcovr import load_clip_vision_weights
+from modeling_tfcovr.training.freezing import set_trainable
 
 from .conftest import TINY_VISION, randomize_aim_parameters
 
@@ -71,7 +72,9 @@ def _parameters_with_gradients(model: torch.nn.Module, loss: torch.Tensor) -> se
 
 
 def test_stage1_default_trains_only_adapters_temporal_embedding_post_layernorm_and_head(tiny_config):
-    model = mt.TFCoVRForVideoClassification(tiny_config).train()
+    model = mt.TFCoVRForVideoClassification(tiny_config)
+    set_trainable(model)  # the stage-1 training's default: AIM's recipe
+    model.train()
     randomize_aim_parameters(model)  # non-zero adapters so every adapter weight receives gradient
     output = model(torch.randn(2, 4, 3, 32, 32), labels=torch.tensor([0, 3]))
     with_grad = _parameters_with_gradients(model, output.loss)
@@ -85,8 +88,9 @@ def test_stage1_default_trains_only_adapters_temporal_embedding_post_layernorm_a
 
 
 def test_stage1_flag_trains_everything(tiny_config):
-    tiny_config.vision_config.freeze_backbone = False
-    model = mt.TFCoVRForVideoClassification(tiny_config).train()
+    model = mt.TFCoVRForVideoClassification(tiny_config)
+    set_trainable(model, backbone=True)  # --train_backbone
+    model.train()
     randomize_aim_parameters(model)
     with_grad = _parameters_with_gradients(model, model(torch.randn(2, 4, 3, 32, 32), labels=torch.tensor([1, 2])).loss)
     # position_ids is a buffer; every parameter of the model must receive a gradient
@@ -94,7 +98,9 @@ def test_stage1_flag_trains_everything(tiny_config):
 
 
 def test_stage2_default_trains_only_text_projection_and_combiner(tiny_config, tiny_processor):
-    model = mt.TFCoVRModel(tiny_config).train()
+    model = mt.TFCoVRModel(tiny_config)
+    set_trainable(model, vision_encoder=False)  # the stage-2 training's default
+    model.train()
     inputs = tiny_processor(text=["one more rotation", "reverse the direction"])
     output = model(
         pixel_values_videos=torch.randn(2, 4, 3, 32, 32), **inputs, target_pixel_values_videos=torch.randn(2, 4, 3, 32, 32)
@@ -225,8 +231,9 @@ def test_trust_remote_code_loads_without_the_package(tmp_path, tiny_config, tiny
 
 
 def test_conv_stem_and_random_adapter_init_for_models_trained_from_scratch():
-    config = mt.TFCoVRVisionConfig(**TINY_VISION, conv_stem_channels=[8, 16], zero_init_adapters=False)
-    model = mt.TFCoVRVisionModel(config).eval()
+    config = mt.TFCoVRVisionConfig(**TINY_VISION, conv_stem={"channels": [8, 16]})
+    with mt.adapter_initialization("random"):
+        model = mt.TFCoVRVisionModel(config).eval()
     assert model.embeddings.patch_embedding.weight.shape == (32, 16, 2, 2)  # kernel 8 / stem stride 4
     assert model.temporal_embedding.abs().max() > 0
     assert all(layer.temporal_adapter.fc2.weight.abs().max() > 0 for layer in model.encoder.layers)
@@ -239,7 +246,7 @@ def test_conv_stem_and_random_adapter_init_for_models_trained_from_scratch():
     stem_output = model.embeddings.conv_stem(videos[:, 0])
     assert stem_output.shape == (2, 16, 8, 8)
     with pytest.raises(ValueError, match="divisible"):
-        mt.TFCoVRVisionConfig(**{**TINY_VISION, "patch_size": 6}, conv_stem_channels=[8, 16])
+        mt.TFCoVRVisionConfig(**{**TINY_VISION, "patch_size": 6}, conv_stem={"channels": [8, 16]})
     # the default keeps CLIP's embeddings exactly
     assert mt.TFCoVRVisionModel(mt.TFCoVRVisionConfig(**TINY_VISION)).embeddings.conv_stem is None
 
@@ -248,7 +255,7 @@ def test_conv_stem_and_random_adapter_init_for_models_trained_from_scratch():
 def test_temporal_convolution_of_the_stem_mixes_neighbouring_frames_only():
     """conv_stem_temporal_kernel=3: the stem's maps of frame t become x_t + GELU(w_-1 x_(t-1) + w_0 x_t + w_1 x_(t+1)
     + b), zero-padded at the clip's ends, computed here independently with einsum."""
-    config = mt.TFCoVRVisionConfig(**TINY_VISION, conv_stem_channels=[8, 16], conv_stem_temporal_kernel=3)
+    config = mt.TFCoVRVisionConfig(**TINY_VISION, conv_stem={"channels": [8, 16], "temporal_kernel": 3})
     model = mt.TFCoVRVisionModel(config).eval()  # adapters at zero: only the stem sees motion
     temporal = model.embeddings.conv_stem_temporal
     assert temporal.conv.weight.shape == (16, 16, 3, 1, 1) and temporal.conv.weight.abs().max() > 0
@@ -268,9 +275,9 @@ def test_temporal_convolution_of_the_stem_mixes_neighbouring_frames_only():
         torch.testing.assert_close(temporal(one_frame, num_frames=1), one_frame + F.gelu(
             torch.einsum("oi,bihw->bohw", weight[:, :, 1], one_frame) + bias[None, :, None, None]), atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="needs a conv stem"):
-        mt.TFCoVRVisionConfig(**TINY_VISION, conv_stem_temporal_kernel=3)
+        mt.TFCoVRVisionConfig(**TINY_VISION, conv_stem_temporal_kernel=3)  # the field of earlier versions
     with pytest.raises(ValueError, match="odd"):
-        mt.TFCoVRVisionConfig(**TINY_VISION, conv_stem_channels=[8, 16], conv_stem_temporal_kernel=2)
+        mt.TFCoVRVisionConfig(**TINY_VISION, conv_stem={"channels": [8, 16], "temporal_kernel": 2})
 
 def test_bert_style_text_encoder_is_mean_pooled_over_the_attention_mask(tmp_path, tiny_tokenizer):
     """`text_config` accepts any transformers text encoder; non-CLIP encoders give the masked mean of their last
@@ -284,6 +291,7 @@ def test_bert_style_text_encoder_is_mean_pooled_over_the_attention_mask(tmp_path
     config = mt.TFCoVRConfig(vision_config=TINY_VISION, text_config=dict(model_type="bert", vocab_size=8), embed_dim=32,
                              combiner_projection_dim=48, combiner_hidden_dim=64)
     model = mt.TFCoVRModel.from_pretrained_encoders(config, text_path=tmp_path / "bert").eval()
+    set_trainable(model, vision_encoder=False)  # as stage-2 training does
     assert model.config.text_embed_dim == 24 and not any(p.requires_grad for p in model.text_model.parameters())
 
     batch = tiny_tokenizer(["one more rotation", "reverse the direction on the beam"], padding=True, return_tensors="pt")

@@ -132,9 +132,8 @@ def test_extraction_killed_and_rerun_equals_an_uninterrupted_run(tmp_path):
 # ----------------------------------------------------------------------------------------------------------------------
 
 TINY_STAGE1 = {
-    "num_frames": 4, "image_size": 16, "patch_size": 8, "hidden_size": 16, "intermediate_size": 32,
-    "num_hidden_layers": 1, "num_attention_heads": 2, "train_backbone": True, "drop_path_rate": 0.1,
-    "classifier_dropout": 0.3, "learning_rate": 3e-3, "warmup_epochs": 1, "num_train_epochs": 30,
+    "config_overrides": "num_frames=4,image_size=16,patch_size=8,hidden_size=16,intermediate_size=32,num_hidden_layers=1,num_attention_heads=2,drop_path_rate=0.1,classifier_dropout=0.3",
+    "train_backbone": True, "learning_rate": 3e-3, "warmup_epochs": 1, "num_train_epochs": 30,
     "per_device_train_batch_size": 2, "per_device_eval_batch_size": 8, "use_cpu": True, "seed": 0,
     "dataloader_num_workers": 0, "disable_tqdm": True, "report_to": "none", "save_total_limit": 2,
 }

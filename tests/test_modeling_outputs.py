@@ -208,10 +208,12 @@ INIT_TEXT = dict(
     model_type="clip_text_model", hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4,
     projection_dim=24, vocab_size=20, max_position_embeddings=32, bos_token_id=2, eos_token_id=3, pad_token_id=0,
 )
-SCRATCH_VISION = {
-    **TINY_VISION, "conv_stem_channels": [8, 16], "conv_stem_temporal_kernel": 3, "zero_init_adapters": False,
-    "freeze_backbone": False, "num_temporal_adapters": 2,
-}
+SCRATCH_VISION = {**TINY_VISION, "conv_stem": {"channels": [8, 16], "temporal_kernel": 3}, "num_temporal_adapters": 2}
+
+
+def _scratch_vision() -> mt.TFCoVRVisionModel:
+    with mt.adapter_initialization("random"):
+        return mt.TFCoVRVisionModel(mt.TFCoVRVisionConfig(**SCRATCH_VISION))
 
 
 def _init_config() -> mt.TFCoVRConfig:
@@ -222,7 +224,7 @@ def _init_config() -> mt.TFCoVRConfig:
 
 
 INIT_BUILDERS = {
-    "vision_scratch": lambda: mt.TFCoVRVisionModel(mt.TFCoVRVisionConfig(**SCRATCH_VISION)),
+    "vision_scratch": _scratch_vision,
     "classifier": lambda: mt.TFCoVRForVideoClassification(_init_config()),
     "retrieval": lambda: mt.TFCoVRModel(_init_config()),
 }

@@ -395,9 +395,9 @@ def test_clips_dataset_has_the_306_labels_and_trains_stage1_for_one_epoch(finegy
 
     output = tmp_path / "stage1"
     metrics = load_command("train-classifier").main([
-        "--dataset_dir", str(tmp_path / "data"), "--output_dir", str(output), "--num_frames", "4",
-        "--image_size", "16", "--patch_size", "8", "--hidden_size", "16", "--intermediate_size", "32",
-        "--num_hidden_layers", "1", "--num_attention_heads", "2", "--train_backbone", "--num_train_epochs", "1",
+        "--dataset_dir", str(tmp_path / "data"), "--output_dir", str(output), "--config_overrides",
+        "num_frames=4,image_size=16,patch_size=8,hidden_size=16,intermediate_size=32,num_hidden_layers=1,num_attention_heads=2",
+        "--train_backbone", "--num_train_epochs", "1",
         "--per_device_train_batch_size", "4", "--use_cpu", "--seed", "0", "--disable_tqdm", "True",
         "--save_strategy", "no", "--load_best_model_at_end", "False", "--report_to", "none"])
     assert 0.0 <= metrics["eval_accuracy"] <= 1.0

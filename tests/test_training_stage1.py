@@ -27,9 +27,9 @@ def tiny_gym(tmp_path_factory):
 
 
 def test_stage1_trains_reports_accuracy_and_saves_a_loadable_model(tiny_gym, tmp_path):
-    arguments = ["--dataset_dir", str(tiny_gym), "--output_dir", str(tmp_path / "s1"), "--num_frames", "4",
-                 "--image_size", "16", "--patch_size", "8", "--hidden_size", "16", "--intermediate_size", "32",
-                 "--num_hidden_layers", "1", "--num_attention_heads", "2", "--train_backbone", "--num_train_epochs", "2",
+    arguments = ["--dataset_dir", str(tiny_gym), "--output_dir", str(tmp_path / "s1"), "--config_overrides",
+                 "num_frames=4,image_size=16,patch_size=8,hidden_size=16,intermediate_size=32,num_hidden_layers=1,num_attention_heads=2",
+                 "--train_backbone", "--num_train_epochs", "2",
                  "--per_device_train_batch_size", "4", "--learning_rate", "1e-3", "--use_cpu", "--seed", "0",
                  "--disable_tqdm", "True", "--save_strategy", "epoch"]
     metrics = load_command("train-classifier").main(arguments)

@@ -277,8 +277,7 @@ def test_stage1_trains_the_same_from_a_video_column_as_from_paths(tmp_path):
     rows = read_clip_table(tmp_path / "clips_dataset")
     assert [r["label"] for r in rows] == labels and all(isinstance(r["video"], DatasetVideo) for r in rows)
 
-    common = ["--num_frames", "4", "--image_size", "16", "--patch_size", "8", "--hidden_size", "16",
-              "--intermediate_size", "32", "--num_hidden_layers", "1", "--num_attention_heads", "2", "--train_backbone",
+    common = ["--config_overrides", "num_frames=4,image_size=16,patch_size=8,hidden_size=16,intermediate_size=32,num_hidden_layers=1,num_attention_heads=2", "--train_backbone",
               "--num_train_epochs", "1", "--per_device_train_batch_size", "3", "--learning_rate", "1e-3", "--use_cpu",
               "--seed", "0", "--disable_tqdm", "True", "--save_strategy", "no", "--eval_strategy", "no",
               "--load_best_model_at_end", "False", "--report_to", "none"]

@@ -105,13 +105,13 @@ class Workbench:
         self.embeddings = root / "embeddings-cpu"
 
     def stage1(self, output_dir: Path, device: str, precision: str) -> list[str]:
+        architecture = ("num_frames=4,hidden_size=32,intermediate_size=64,num_hidden_layers=2,num_attention_heads=2,"
+                        'conv_stem={"channels": [8, 16], "temporal_kernel": 3}')
         options = {
-            "dataset_dir": self.data, "output_dir": output_dir, "num_frames": 4, "image_size": 32, "patch_size": 16,
-            "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-            "conv_stem_temporal_kernel": 3, "zero_init_adapters": False, "initializer_range": 0.1,
-            "train_backbone": True, "drop_path_rate": 0.0, "classifier_dropout": 0.0, "warmup_epochs": 0,
+            "dataset_dir": self.data, "output_dir": output_dir, "model_preset": "synthetic-scratch",
+            "config_overrides": architecture, "adapter_init": "random", "train_backbone": True, "warmup_epochs": 0,
         }
-        return _arguments(options) + ["--conv_stem_channels", "8", "16"] + _common(output_dir, device, precision, 8)
+        return _arguments(options) + _common(output_dir, device, precision, 8)
 
     def stage2(self, output_dir: Path, device: str, precision: str) -> list[str]:
         options = {
@@ -193,6 +193,7 @@ def _hn_nce_step(device: str, rank: int = 0, world_size: int = 1) -> tuple[float
                           text_config=dict(TINY_TEXT, vocab_size=50), embed_dim=16, combiner_projection_dim=32,
                           combiner_hidden_dim=32, combiner_dropout=0.0)
     model = TFCoVRModel(config).to(device)
+    model.gather_across_processes = True
     generator = torch.Generator().manual_seed(1)
     query, target = torch.randn(16, 16, generator=generator), torch.randn(16, 16, generator=generator)
     text = torch.randn(16, model.config.text_embed_dim, generator=generator)

@@ -12,14 +12,15 @@ from pathlib import Path
 import numpy as np
 from transformers import Trainer, TrainingArguments, set_seed
 
-from ..configuration_tfcovr import TFCoVRConfig, TFCoVRVisionConfig
 from ..errors import DataFormatError
 from ..model_card import write_model_card
-from ..modeling_tfcovr import TFCoVRForVideoClassification
+from ..model_presets import preset_config
+from ..modeling_tfcovr import TFCoVRForVideoClassification, adapter_initialization
 from ..video_io import DEFAULT_VIDEO_BACKEND, dataset_videos, resolve_relative_video_path
 from ..video_processing_tfcovr import TFCoVRVideoProcessor
 from .checkpoints import resolve_resume, write_log_history
 from .data import VideoClipDataset, VideoCollator
+from .freezing import set_trainable
 from .progress import use_compact_progress
 from .runtime import prepare_cpu_training
 
@@ -50,28 +51,22 @@ class ClassifierDataArguments:
 
 @dataclass
 class ClassifierModelArguments:
-    """The model: continue from a TF-CoVR folder, start from a CLIP checkpoint, or build from scratch
-    with the given sizes (defaults: AIM on CLIP ViT-B/16 at 224 px, 12 frames)."""
+    """The model: continue from a TF-CoVR folder, start from a CLIP checkpoint, or build a named architecture
+    (`--model_preset`, default AIM on CLIP ViT-B/16 at 224 px with 12 frames) with `--config_overrides`; and the
+    training policy of its weights (which train, how the adapters start)."""
 
     model_name_or_path: str | None = field(default=None, metadata={"help": "A TF-CoVR checkpoint folder or hub id."})
     clip_model_path: str | None = field(default=None, metadata={"help": "A transformers CLIP checkpoint (folder or hub id)."})
     model_revision: str | None = field(default=None, metadata={"help": "Branch, tag or commit of a hub id."})
-    num_frames: int = 12
-    image_size: int = 224
-    patch_size: int = 16
-    hidden_size: int = 768
-    intermediate_size: int = 3072
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 12
-    drop_path_rate: float = 0.2
-    classifier_dropout: float = 0.5
-    conv_stem_channels: list[int] | None = field(default=None, metadata={"help": "Conv stem widths (from-scratch models)."})
-    conv_stem_temporal_kernel: int | None = field(
-        default=None, metadata={"help": "Frames spanned by the conv stem's temporal convolution (from-scratch models)."})
-    initializer_range: float = field(default=0.02, metadata={"help": "Std of the random initial weights."})
-    adapter_ratio: float = field(default=0.25, metadata={"help": "Adapter bottleneck as a fraction of hidden_size."})
-    zero_init_adapters: bool = field(default=True, metadata={"help": "AIM's zero init (set False from scratch)."})
+    model_preset: str = field(default="aim-vit-b16", metadata={
+        "help": "Architecture preset (modeling_tfcovr/model_configs): aim-vit-b16, aim-vit-l14, synthetic-scratch."})
+    config_overrides: str | None = field(default=None, metadata={
+        "help": "Changes to the preset, 'key=value,...': fields of TFCoVRConfig or its vision_config "
+                "(e.g. 'num_frames=8,hidden_size=256,num_attention_heads=4')."})
     train_backbone: bool = field(default=False, metadata={"help": "Train all weights (for models trained from scratch)."})
+    adapter_init: str = field(default="zero", metadata={
+        "help": "AIM's adapters and temporal embedding start at zero ('zero', AIM's recipe) or small and random "
+                "('random', for models trained from scratch).", "choices": ["zero", "random"]})
 
 
 @dataclass
@@ -149,28 +144,24 @@ def label_maps(rows: list[dict], labels_file: Path | None = None) -> tuple[dict[
 
 
 def build_classifier(model_args: ClassifierModelArguments, id2label: dict[int, str]) -> TFCoVRForVideoClassification:
+    """The stage-1 model from `model_args` (see [`ClassifierModelArguments`]), with its weights' training policy set."""
     label2id = {name: index for index, name in id2label.items()}
     if model_args.model_name_or_path:
-        return TFCoVRForVideoClassification.from_pretrained(
+        model = TFCoVRForVideoClassification.from_pretrained(
             model_args.model_name_or_path, id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True,
             revision=model_args.model_revision,
         )
-    vision_config = TFCoVRVisionConfig(
-        hidden_size=model_args.hidden_size, intermediate_size=model_args.intermediate_size,
-        num_hidden_layers=model_args.num_hidden_layers, num_attention_heads=model_args.num_attention_heads,
-        image_size=model_args.image_size, patch_size=model_args.patch_size, num_frames=model_args.num_frames,
-        drop_path_rate=model_args.drop_path_rate, freeze_backbone=not model_args.train_backbone,
-        conv_stem_channels=model_args.conv_stem_channels, conv_stem_temporal_kernel=model_args.conv_stem_temporal_kernel,
-        zero_init_adapters=model_args.zero_init_adapters, adapter_ratio=model_args.adapter_ratio,
-        initializer_range=model_args.initializer_range,
-    )
-    config = TFCoVRConfig(vision_config=vision_config, embed_dim=model_args.hidden_size, id2label=id2label,
-                          label2id=label2id, classifier_dropout=model_args.classifier_dropout,
-                          initializer_range=model_args.initializer_range)
-    if model_args.clip_model_path:
-        return TFCoVRForVideoClassification.from_clip_pretrained(model_args.clip_model_path, config,
-                                                                  revision=model_args.model_revision)
-    return TFCoVRForVideoClassification(config)
+    else:
+        config = preset_config(model_args.model_preset, model_args.config_overrides, id2label=id2label,
+                               label2id=label2id)
+        with adapter_initialization(model_args.adapter_init):
+            if model_args.clip_model_path:
+                model = TFCoVRForVideoClassification.from_clip_pretrained(model_args.clip_model_path, config,
+                                                                          revision=model_args.model_revision)
+            else:
+                model = TFCoVRForVideoClassification(config)
+    set_trainable(model, backbone=model_args.train_backbone)
+    return model
 
 
 def accuracy_metrics(eval_prediction) -> dict[str, float]:

@@ -16,7 +16,7 @@ from transformers import AutoTokenizer, Trainer, TrainingArguments, set_seed
 from ..configuration_tfcovr import TFCoVRConfig
 from ..data.embeddings import read_embeddings
 from ..model_card import write_model_card
-from ..modeling_tfcovr import TFCoVRModel
+from ..modeling_tfcovr import TFCoVRModel, adapter_initialization
 from ..pipeline_tfcovr import save_for_pipeline
 from ..processing_tfcovr import TFCoVRProcessor
 from ..retrieval_evaluation import (
@@ -28,11 +28,12 @@ from ..retrieval_evaluation import (
 )
 from ..retrieval_index import RetrievalIndex
 from ..tokenization_utils import build_word_level_tokenizer
+from ..video_embedding import embed_videos
 from ..video_io import check_video_backend, resolve_video_path
 from ..video_processing_tfcovr import TFCoVRVideoProcessor
 from .checkpoints import resolve_resume, write_log_history
 from .data import EmbeddingTripletDataset, TripletCollator, VideoTripletDataset, rows_for_ids
-from .extract import embed_videos
+from .freezing import set_trainable
 from .progress import use_compact_progress
 from .runtime import prepare_cpu_training
 
@@ -72,6 +73,10 @@ class RetrievalModelArguments:
         default=None, metadata={"help": "JSON of a text config to train from scratch, with a word-level tokenizer."}
     )
     train_text_encoder: bool = False
+    adapter_init: str = field(default="zero", metadata={
+        "help": "Initialisation of the video encoder's adapters before --vision_model_path's weights replace them "
+                "('zero' or 'random'): it changes only the order of random draws, so pass the stage-1 run's value to "
+                "reproduce a seeded run.", "choices": ["zero", "random"]})
     temperature: float = 0.07
     hn_nce_alpha: float = 1.0
     hn_nce_beta: float = 0.5
@@ -105,12 +110,16 @@ class RetrievalTrainingArguments(TrainingArguments):
     label_names: list[str] | None = field(default_factory=lambda: ["query_index"])
     logging_strategy: str = "epoch"
     k_values: str = field(default="5,10,25,50", metadata={"help": "Comma-separated K of mAP@K / Recall@K."})
+    gather_across_processes: bool = field(default=True, metadata={
+        "help": "In distributed training, gather the queries and targets of every process (with gradients) so that "
+                "each sees the negatives of the global batch."})
 
 
 def build_retrieval_model(model_args: RetrievalModelArguments, train_texts: list[str]) -> tuple[TFCoVRModel, TFCoVRProcessor]:
     """The stage-2 model and its processor, from `model_args` (see [`RetrievalModelArguments`])."""
     if model_args.model_name_or_path:
         model = TFCoVRModel.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
+        set_trainable(model, vision_encoder=False, text_encoder=model_args.train_text_encoder)
         return model, TFCoVRProcessor.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
 
     vision_revision = model_args.vision_model_revision or model_args.model_revision
@@ -132,14 +141,15 @@ def build_retrieval_model(model_args: RetrievalModelArguments, train_texts: list
         hn_nce_beta=model_args.hn_nce_beta, hn_nce_variant=model_args.hn_nce_variant,
         combiner_projection_dim=model_args.combiner_projection_dim,
         combiner_hidden_dim=model_args.combiner_hidden_dim, combiner_dropout=model_args.combiner_dropout,
-        freeze_text_encoder=not model_args.train_text_encoder,
     )
     if model_args.vision_model_path is None:
         raise ValueError("pass --vision_model_path (a stage-1 folder or a CLIP checkpoint)")
-    model = TFCoVRModel.from_pretrained_encoders(
-        config, vision_path=model_args.vision_model_path, text_path=model_args.text_model_path,
-        vision_revision=vision_revision, text_revision=text_revision,
-    )
+    with adapter_initialization(model_args.adapter_init):
+        model = TFCoVRModel.from_pretrained_encoders(
+            config, vision_path=model_args.vision_model_path, text_path=model_args.text_model_path,
+            vision_revision=vision_revision, text_revision=text_revision,
+        )
+    set_trainable(model, vision_encoder=False, text_encoder=model_args.train_text_encoder)
     video_processor = _video_processor_for(model_args.vision_model_path, model.config.vision_config, vision_revision)
     return model, TFCoVRProcessor(video_processor, tokenizer)
 
@@ -218,6 +228,7 @@ def train_retrieval(
         evaluation = evaluation.subset(data_args.max_eval_samples)
 
     model, processor = build_retrieval_model(model_args, train.modifications)
+    model.gather_across_processes = training_args.gather_across_processes
     if data_args.video_backend:
         processor.video_processor.video_backend = check_video_backend(data_args.video_backend)
     if data_args.embeddings:
