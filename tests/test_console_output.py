@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
+from modeling_tfcovr.demo.pictures import describe_label
 from modeling_tfcovr.training.progress import format_epoch_line
-from modeling_tfcovr.visualization import describe_label
 
 
 def test_epoch_line_is_short_and_shows_the_metrics_that_matter():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from modeling_tfcovr.robustness import format_robustness, seed_row, summarise
+from modeling_tfcovr.demo import format_robustness, seed_row, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 TFCOVR = [sys.executable, "-m", "modeling_tfcovr.commands"]  # the `tfcovr` program
@@ -59,7 +59,7 @@ def test_quick_job_over_two_seeds_writes_the_robustness_table(tmp_path):
 
 
 def test_collect_reads_the_finished_seeds_of_several_sweeps(tmp_path):
-    from modeling_tfcovr.robustness import collect_seeds
+    from modeling_tfcovr.demo import collect_seeds
 
     for folder, seed, temporal in (("a", 0, 80.0), ("a", 1, 71.0), ("b", 7, 89.0)):
         report = tmp_path / folder / f"seed-{seed}" / "report"

@@ -69,7 +69,7 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("modeling_tfcovr/commands/check_gpu.py", "_pipeline_answers", "trust_remote_code=True"):
         "the GPU check loads, through pipeline(...), the model folder it has just trained and saved itself in its own "
         "temporary folder; the code it trusts is the project's own, written there by save_for_pipeline",
-    ("modeling_tfcovr/demo.py", "_examples", "trust_remote_code=True"):
+    ("modeling_tfcovr/demo/main_job.py", "_examples", "trust_remote_code=True"):
         "the demo reloads, through pipeline(...), the model folder it has just trained and saved itself, to show the "
         "hub loading path; the code it trusts is the project's own, written there by save_for_pipeline",
 }

@@ -44,11 +44,11 @@ def main(argv: list[str] | None = None) -> dict:
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     if args.collect:
-        from ..robustness import collect_seeds
+        from ..demo import collect_seeds
 
         return collect_seeds(args.collect, args.output_dir)
     if args.seeds:
-        from ..robustness import run_seeds
+        from ..demo import run_seeds
 
         return run_seeds(args.output_dir, DemoConfig(**options), args.seeds)
     return run_demo(args.output_dir, DemoConfig(**options))

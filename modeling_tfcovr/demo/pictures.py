@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .video_processing_tfcovr import decode_video, segment_frame_indices
+from ..video_processing_tfcovr import decode_video, segment_frame_indices
 
 CORRECT, WRONG, BACKGROUND, INK = (40, 170, 60), (200, 40, 40), (255, 255, 255), (20, 20, 20)
 

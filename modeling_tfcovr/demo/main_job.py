@@ -87,7 +87,7 @@ def _subheader(text: str) -> None:
 
 
 def _stage1(config: DemoConfig, data_dir: Path, output_dir: Path, num_frames: int) -> dict:
-    from .training.stage1 import (
+    from ..training.stage1 import (
         ClassifierDataArguments,
         ClassifierModelArguments,
         ClassifierTrainingArguments,
@@ -110,9 +110,9 @@ def _stage1(config: DemoConfig, data_dir: Path, output_dir: Path, num_frames: in
 
 
 def _extract(model_dir: Path, data_dir: Path, output_dir: Path) -> Path:
-    from .modeling_tfcovr import load_vision_encoder
-    from .training.extract import extract_embeddings, read_failures
-    from .video_processing_tfcovr import TFCoVRVideoProcessor
+    from ..modeling_tfcovr import load_vision_encoder
+    from ..training.extract import extract_embeddings, read_failures
+    from ..video_processing_tfcovr import TFCoVRVideoProcessor
 
     encoder = load_vision_encoder(model_dir)
     video_processor = TFCoVRVideoProcessor.from_pretrained(model_dir)
@@ -126,7 +126,7 @@ def _extract(model_dir: Path, data_dir: Path, output_dir: Path) -> Path:
 
 
 def _stage2(config: DemoConfig, data_dir: Path, stage1_dir: Path, embeddings: Path, output_dir: Path) -> dict:
-    from .training.stage2 import (
+    from ..training.stage2 import (
         RetrievalDataArguments,
         RetrievalModelArguments,
         RetrievalTrainingArguments,
@@ -153,10 +153,10 @@ def _stage2(config: DemoConfig, data_dir: Path, stage1_dir: Path, embeddings: Pa
 
 
 def _evaluate(model_dir: Path, data_dir: Path, embeddings: Path, methods) -> tuple[dict, dict]:
-    from .data.embeddings import read_embeddings
-    from .modeling_tfcovr import TFCoVRModel
-    from .processing_tfcovr import TFCoVRProcessor
-    from .retrieval_evaluation import evaluate_split, load_triplet_split
+    from ..data.embeddings import read_embeddings
+    from ..modeling_tfcovr import TFCoVRModel
+    from ..processing_tfcovr import TFCoVRProcessor
+    from ..retrieval_evaluation import evaluate_split, load_triplet_split
 
     model = TFCoVRModel.from_pretrained(model_dir).eval()
     processor = TFCoVRProcessor.from_pretrained(model_dir)
@@ -167,7 +167,7 @@ def _evaluate(model_dir: Path, data_dir: Path, embeddings: Path, methods) -> tup
 
 def _clip_labels(data_dir: Path) -> dict[str, str]:
     """Label of every clip of the synthetic gym, by video id."""
-    from .training.stage1 import read_clip_table
+    from ..training.stage1 import read_clip_table
 
     return {row["video_id"]: row["label"] for path in sorted((data_dir / "clips").glob("*.parquet"))
             for row in read_clip_table(path)}
@@ -178,7 +178,7 @@ def _examples(model_dir: Path, data_dir: Path, report_dir: Path, predictions: li
     and draws their contact sheets."""
     from transformers import pipeline
 
-    from .visualization import contact_sheet
+    from .pictures import contact_sheet
 
     pipe = pipeline("composed-video-retrieval", model=str(model_dir), trust_remote_code=True)
     labels = _clip_labels(data_dir)
@@ -206,7 +206,7 @@ def _examples(model_dir: Path, data_dir: Path, report_dir: Path, predictions: li
 
 def _report(report_dir: Path, results: dict, timings: dict, config: DemoConfig, stage1: dict, examples: list[dict],
             report: dict) -> Path:
-    from .retrieval_evaluation import format_results_table
+    from ..retrieval_evaluation import format_results_table
 
     table = format_results_table(results, report["k_values"])
     temporal, single = results["tfcovr"]["map@10"], results["tfcovr_single_frame"]["map@10"]
@@ -254,11 +254,11 @@ def run_demo(output_dir: str | Path = "runs/demo", config: DemoConfig | None = N
 
 
 def _run_demo(output_dir: str | Path, config: DemoConfig) -> dict:
-    from .data.synthetic import SyntheticConfig, build_synthetic_benchmark
-    from .model_card import write_model_card
-    from .modeling_tfcovr import TFCoVRModel
-    from .pipeline_tfcovr import save_for_pipeline
-    from .processing_tfcovr import TFCoVRProcessor
+    from ..data.synthetic import SyntheticConfig, build_synthetic_benchmark
+    from ..model_card import write_model_card
+    from ..modeling_tfcovr import TFCoVRModel
+    from ..pipeline_tfcovr import save_for_pipeline
+    from ..processing_tfcovr import TFCoVRProcessor
 
     output_dir = Path(output_dir)
     report_dir = output_dir / "report"
@@ -325,7 +325,7 @@ def _run_demo(output_dir: str | Path, config: DemoConfig) -> dict:
             handle.write(json.dumps(record) + "\n")
     report_path = _report(report_dir, results, timings, config, stage1, examples, report)
     _banner("results (test split)")
-    from .retrieval_evaluation import format_results_table
+    from ..retrieval_evaluation import format_results_table
 
     print(format_results_table(results, report["k_values"]))
     print(f"\nreport: {report_path}\nmodel:  {model_dir}\ntotal:  {timings['total']:.0f}s", flush=True)

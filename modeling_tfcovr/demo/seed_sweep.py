@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from .demo import DemoConfig, run_demo
+from .main_job import DemoConfig, run_demo
 
 METHOD_NAMES = {
     "tfcovr": "TF-CoVR-Base",
