@@ -31,6 +31,7 @@ from .errors import TFCoVRError
 __all__ = [
     "ConfigOverrideError",
     "apply_config_overrides",
+    "config_with_overrides",
     "list_presets",
     "parse_config_overrides",
     "preset_config",
@@ -123,11 +124,15 @@ def apply_config_overrides(config: dict[str, Any], overrides: dict[str, Any] | s
     return config
 
 
-def preset_config(name: str, overrides: dict[str, Any] | str | None = None, **kwargs: Any) -> TFCoVRConfig:
-    """The [`TFCoVRConfig`] of preset `name` with `overrides` applied (and `kwargs`, e.g. `id2label`, passed on)."""
+def config_with_overrides(
+    config: dict[str, Any], overrides: dict[str, Any] | str | None = None, source: str = "the config", **kwargs: Any
+) -> TFCoVRConfig:
+    """The [`TFCoVRConfig`] of the dict `config` with `overrides` applied (and `kwargs`, e.g. `id2label`, passed on);
+    `embed_dim` follows the video encoder's `hidden_size` unless overridden. An invalid value raises
+    [`ConfigOverrideError`] naming `source` and the overrides."""
     if isinstance(overrides, str) or overrides is None:
         overrides = parse_config_overrides(overrides)
-    config = apply_config_overrides(preset_dict(name), overrides)
+    config = apply_config_overrides(config, overrides)
     if "embed_dim" not in overrides and "hidden_size" in config.get("vision_config", {}):
         config["embed_dim"] = config["vision_config"]["hidden_size"]  # the retrieval space is the video embedding's
     try:
@@ -135,4 +140,9 @@ def preset_config(name: str, overrides: dict[str, Any] | str | None = None, **kw
     except (TypeError, ValueError) as error:
         if isinstance(error, TFCoVRError):
             raise
-        raise ConfigOverrideError(f"model preset {name!r} with overrides {overrides!r}: {error}") from error
+        raise ConfigOverrideError(f"{source} with overrides {overrides!r}: {error}") from error
+
+
+def preset_config(name: str, overrides: dict[str, Any] | str | None = None, **kwargs: Any) -> TFCoVRConfig:
+    """The [`TFCoVRConfig`] of preset `name` with `overrides` applied (and `kwargs`, e.g. `id2label`, passed on)."""
+    return config_with_overrides(preset_dict(name), overrides, source=f"model preset {name!r}", **kwargs)

@@ -77,7 +77,7 @@ LOADS = textwrap.dedent(
                                                  RetrievalTrainingArguments)).parse_args_into_dataclasses([
         "--triplets", spec["gym"], "--triplets_revision", rev, "--embeddings", "unused.parquet",
         "--vision_model_path", spec["stage1"], "--vision_model_revision", rev, "--text_model_path", spec["text"],
-        "--combiner_projection_dim", "16", "--combiner_hidden_dim", "16", "--output_dir", str(work / "s2")])
+        "--config_overrides", "combiner_projection_dim=16,combiner_hidden_dim=16", "--output_dir", str(work / "s2")])
     stage2_model, stage2_processor = build_retrieval_model(model_args, [])
     out["train_retrieval_vision"] = fingerprint(stage2_model.vision_model)
     out["train_retrieval_video_frames"] = stage2_processor.video_processor.num_frames

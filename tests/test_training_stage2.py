@@ -131,7 +131,7 @@ def test_frozen_encoders_stay_in_eval_mode_and_caching_restores_the_mode(world, 
     (tmp_path / "text.json").write_text(json.dumps(DROPOUT_TEXT_CONFIG))
     model, processor = build_retrieval_model(
         RetrievalModelArguments(vision_model_path=str(world["vision"]), text_config_json=str(tmp_path / "text.json"),
-                                combiner_projection_dim=8, combiner_hidden_dim=8), ["one more", "two more"])
+                                config_overrides="combiner_projection_dim=8,combiner_hidden_dim=8"), ["one more", "two more"])
     model.train()
     assert model.training and model.combiner.training
     assert not model.text_model.training and not any(m.training for m in model.text_model.modules())

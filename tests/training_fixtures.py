@@ -81,4 +81,11 @@ def stage2_arguments(world: dict, output_dir: Path, **overrides) -> list[str]:
         "eval_strategy": "epoch", "logging_strategy": "epoch", "disable_tqdm": True, "dataloader_num_workers": 0,
     }
     options.update(overrides)
+    # Fields of the model's config go through --config_overrides.
+    config = {key: options.pop(key) for key in list(options) if key in STAGE2_CONFIG_FIELDS}
+    options["config_overrides"] = ",".join(f"{key}={value}" for key, value in config.items())
     return [part for key, value in options.items() for part in (f"--{key}", str(value))]
+
+
+STAGE2_CONFIG_FIELDS = ("combiner_projection_dim", "combiner_hidden_dim", "combiner_dropout", "temperature",
+                        "hn_nce_alpha", "hn_nce_beta", "hn_nce_variant")

@@ -116,8 +116,8 @@ class Workbench:
     def stage2(self, output_dir: Path, device: str, precision: str) -> list[str]:
         options = {
             "triplets": self.data, "embeddings": self.embeddings, "vision_model_path": self.stage1_model,
-            "text_config_json": self.root / "text.json", "combiner_projection_dim": 32, "combiner_hidden_dim": 32,
-            "combiner_dropout": 0.0,
+            "text_config_json": self.root / "text.json", "config_overrides":
+                "combiner_projection_dim=32,combiner_hidden_dim=32,combiner_dropout=0.0",
         }
         return _arguments(options) + _common(output_dir, device, precision, 16)
 

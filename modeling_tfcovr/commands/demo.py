@@ -17,8 +17,8 @@ from __future__ import annotations
 from ..demo import DemoConfig, run_demo
 from . import command_parser
 
-QUICK = dict(stage1_epochs=1, stage2_epochs=1, num_frames=4, combiner_projection_dim=32, combiner_hidden_dim=32,
-             num_examples=2, config_overrides=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+QUICK = dict(stage1_epochs=1, stage2_epochs=1, num_frames=4, num_examples=2,
+             stage2_config_overrides=dict(combiner_projection_dim=32, combiner_hidden_dim=32, combiner_dropout=0.1), config_overrides=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                                                    num_attention_heads=2),
              synthetic=dict(train_clips_per_label=2, val_clips_per_label=2, test_clips_per_label=2, num_frames=8,
                             rotations=(0.5, 1.0)))

@@ -48,9 +48,9 @@ class DemoConfig:
     stage2_epochs: float = 20
     stage2_learning_rate: float = 1e-3
     stage2_batch_size: int = 64
-    combiner_projection_dim: int = 256
-    combiner_hidden_dim: int = 512
-    combiner_dropout: float = 0.1
+    stage2_config_overrides: dict = field(
+        default_factory=lambda: {"combiner_projection_dim": 256, "combiner_hidden_dim": 512, "combiner_dropout": 0.1})
+    """The stage-2 model's fields (`TFCoVRConfig`): a combiner sized for the 64-d embeddings."""
     text_model: str = "minilm"
     num_examples: int = 4
     synthetic: dict = field(default_factory=dict)
@@ -86,6 +86,11 @@ def _subheader(text: str) -> None:
     print(f"--- {text}", flush=True)
 
 
+def _overrides(fields: dict) -> str:
+    """`--config_overrides` text of `fields` (values as JSON)."""
+    return ",".join(f"{key}={json.dumps(value)}" for key, value in fields.items())
+
+
 def _stage1(config: DemoConfig, data_dir: Path, output_dir: Path, num_frames: int) -> dict:
     from ..training.stage1 import (
         ClassifierDataArguments,
@@ -94,7 +99,7 @@ def _stage1(config: DemoConfig, data_dir: Path, output_dir: Path, num_frames: in
         train_classifier,
     )
 
-    overrides = ",".join(f"{key}={json.dumps(value)}" for key, value in {**config.config_overrides, "num_frames": num_frames}.items())
+    overrides = _overrides({**config.config_overrides, "num_frames": num_frames})
     model_args = ClassifierModelArguments(model_preset=config.model_preset, config_overrides=overrides,
                                           train_backbone=True, adapter_init=config.adapter_init)
     # Validation accuracy after every epoch and the best epoch's weights kept (the model only): the from-scratch
@@ -135,9 +140,8 @@ def _stage2(config: DemoConfig, data_dir: Path, stage1_dir: Path, embeddings: Pa
 
     text_model = minilm_path() if config.text_model == "minilm" else config.text_model
     model_args = RetrievalModelArguments(
-        vision_model_path=str(stage1_dir), text_model_path=text_model, combiner_projection_dim=config.combiner_projection_dim,
-        combiner_hidden_dim=config.combiner_hidden_dim, combiner_dropout=config.combiner_dropout,
-        adapter_init=config.adapter_init,
+        vision_model_path=str(stage1_dir), text_model_path=text_model, adapter_init=config.adapter_init,
+        config_overrides=_overrides(config.stage2_config_overrides),
     )
     training_args = RetrievalTrainingArguments(
         output_dir=str(output_dir), num_train_epochs=config.stage2_epochs, learning_rate=config.stage2_learning_rate,

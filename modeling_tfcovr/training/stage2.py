@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer, Trainer, TrainingArguments, set_seed
 
-from ..configuration_tfcovr import TFCoVRConfig
 from ..data.embeddings import read_embeddings
 from ..model_card import write_model_card
+from ..model_presets import config_with_overrides
 from ..modeling_tfcovr import TFCoVRModel, adapter_initialization
 from ..pipeline_tfcovr import save_for_pipeline
 from ..processing_tfcovr import TFCoVRProcessor
@@ -77,17 +77,10 @@ class RetrievalModelArguments:
         "help": "Initialisation of the video encoder's adapters before --vision_model_path's weights replace them "
                 "('zero' or 'random'): it changes only the order of random draws, so pass the stage-1 run's value to "
                 "reproduce a seeded run.", "choices": ["zero", "random"]})
-    temperature: float = 0.07
-    hn_nce_alpha: float = 1.0
-    hn_nce_beta: float = 0.5
-    hn_nce_variant: str = field(
-        default="paper",
-        metadata={"help": "HN-NCE as its paper defines it ('paper') or the official TF-CoVR code's loss bit for bit "
-                          "('official', with its normalisation quirk).", "choices": ["paper", "official"]},
-    )
-    combiner_projection_dim: int = 3072
-    combiner_hidden_dim: int = 6144
-    combiner_dropout: float = 0.5
+    config_overrides: str | None = field(default=None, metadata={
+        "help": "Fields of TFCoVRConfig for a model assembled from encoders, 'key=value,...' (defaults: the paper's): "
+                "combiner_projection_dim, combiner_hidden_dim, combiner_dropout, temperature, hn_nce_alpha, "
+                "hn_nce_beta, hn_nce_variant ('paper', or 'official': the official code's loss bit for bit)."})
 
 
 @dataclass
@@ -136,12 +129,7 @@ def build_retrieval_model(model_args: RetrievalModelArguments, train_texts: list
     else:
         raise ValueError("pass --model_name_or_path, --text_model_path or --text_config_json")
 
-    config = TFCoVRConfig(
-        text_config=text_config, temperature=model_args.temperature, hn_nce_alpha=model_args.hn_nce_alpha,
-        hn_nce_beta=model_args.hn_nce_beta, hn_nce_variant=model_args.hn_nce_variant,
-        combiner_projection_dim=model_args.combiner_projection_dim,
-        combiner_hidden_dim=model_args.combiner_hidden_dim, combiner_dropout=model_args.combiner_dropout,
-    )
+    config = config_with_overrides({"text_config": text_config} if text_config else {}, model_args.config_overrides)
     if model_args.vision_model_path is None:
         raise ValueError("pass --vision_model_path (a stage-1 folder or a CLIP checkpoint)")
     with adapter_initialization(model_args.adapter_init):
