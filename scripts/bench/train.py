@@ -57,6 +57,7 @@ from modeling_tfcovr.modeling_tfcovr import TFCoVRModel
 from modeling_tfcovr.processing_tfcovr import TFCoVRProcessor
 from modeling_tfcovr.retrieval_evaluation import cache_text_features
 from modeling_tfcovr.training.data import EmbeddingTripletDataset, TripletCollator
+from modeling_tfcovr.training.freezing import set_trainable
 from modeling_tfcovr.video_processing_tfcovr import TFCoVRVideoProcessor
 
 OFFICIAL_CONTEXT_LENGTH = 77  # clip.tokenize pads every text to CLIP's context length
@@ -170,7 +171,9 @@ def build_model(tokenizer: Any, tiny: bool, embed_dim: int) -> TFCoVRModel:
     config = TFCoVRConfig(text_config=text_config, **kwargs)
     if not tiny and config.text_config.vocab_size < len(tokenizer):
         raise ValueError(f"the tokenizer has {len(tokenizer)} tokens, the text tower {config.text_config.vocab_size}")
-    return TFCoVRModel(config)
+    model = TFCoVRModel(config)
+    set_trainable(model, vision_encoder=False)  # stage 2 trains the text projection and the combiner
+    return model
 
 
 class OfficialTextCollator:
