@@ -57,7 +57,9 @@ def _register() -> None:
     TFCoVRForVideoClassification.register_for_auto_class("AutoModelForVideoClassification")
     TFCoVRVideoProcessor.register_for_auto_class("AutoVideoProcessor")
     TFCoVRProcessor.register_for_auto_class("AutoProcessor")
-    PIPELINE_REGISTRY.register_pipeline(PIPELINE_TASK, pipeline_class=ComposedVideoRetrievalPipeline, pt_model=AutoModel)
+    PIPELINE_REGISTRY.register_pipeline(
+        PIPELINE_TASK, pipeline_class=ComposedVideoRetrievalPipeline, pt_model=AutoModel
+    )
 
 
 _register()

@@ -94,7 +94,9 @@ class TFCoVRVisionConfig(CLIPVisionConfig):
         stem = self.conv_stem
         unknown = set(stem) - {"channels", "temporal_kernel"}
         if unknown:
-            raise ValueError(f"conv_stem has unknown keys {sorted(unknown)}; its keys are 'channels' and 'temporal_kernel'")
+            raise ValueError(
+                f"conv_stem has unknown keys {sorted(unknown)}; its keys are 'channels' and 'temporal_kernel'"
+            )
         channels = stem.get("channels")
         if not channels or not all(isinstance(c, int) and c > 0 for c in channels):
             raise ValueError(f"conv_stem['channels'] must be a non-empty list of positive widths, got {channels!r}")
@@ -108,8 +110,13 @@ class TFCoVRVisionConfig(CLIPVisionConfig):
 
 # Fields of earlier versions. Training policy (freezing, adapter initialisation, gathering) moved to the training
 # arguments; a saved config that still has them loads as before, without them.
-_LEGACY_POLICY_FIELDS = ("freeze_backbone", "zero_init_adapters", "freeze_vision_encoder", "freeze_text_encoder",
-                         "gather_across_processes")
+_LEGACY_POLICY_FIELDS = (
+    "freeze_backbone",
+    "zero_init_adapters",
+    "freeze_vision_encoder",
+    "freeze_text_encoder",
+    "gather_across_processes",
+)
 
 
 def _upgrade_legacy_vision_fields(config: TFCoVRVisionConfig, kwargs: dict) -> None:

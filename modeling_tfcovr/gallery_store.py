@@ -132,7 +132,8 @@ class GalleryStore:
                 raise DataFormatError(f"video id at position {position} is not a string: {video_id!r}")
             if video_id in id_to_index:
                 raise DataFormatError(
-                    f"video id {video_id!r} appears twice in the gallery (positions {id_to_index[video_id]} and {position})"
+                    f"video id {video_id!r} appears twice in the gallery (positions {id_to_index[video_id]} and "
+                    f"{position})"
                 )
             id_to_index[video_id] = position
 
@@ -196,7 +197,8 @@ class GalleryStore:
             raise DataFormatError(f"query_embeds must have shape (Q, D), got shape {tuple(array.shape)}")
         if array.shape[1] != self.dim:
             raise DataFormatError(
-                f"query embeddings have dimension {array.shape[1]} but the gallery's embeddings have dimension {self.dim}"
+                f"query embeddings have dimension {array.shape[1]} but the gallery's embeddings have dimension "
+                f"{self.dim}"
             )
         bad = first_non_finite_row(array)
         if bad is not None:

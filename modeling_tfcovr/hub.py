@@ -29,7 +29,9 @@ def check_repo_id(repo_id: str, what: str = "path") -> str:
     try:
         validate_repo_id(repo_id)
     except HFValidationError:
-        raise FileNotFoundError(f"{what} {repo_id!r} is neither an existing file or folder nor a Hub repository id") from None
+        raise FileNotFoundError(
+            f"{what} {repo_id!r} is neither an existing file or folder nor a Hub repository id"
+        ) from None
     return repo_id
 
 
@@ -59,11 +61,16 @@ def resolve_folder(
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     try:
-        return Path(snapshot_download(repo_id, repo_type=repo_type, revision=revision, allow_patterns=allow_patterns,
-                                      token=token))
+        return Path(
+            snapshot_download(
+                repo_id, repo_type=repo_type, revision=revision, allow_patterns=allow_patterns, token=token
+            )
+        )
     except (HfHubHTTPError, LocalEntryNotFoundError) as error:
-        raise TFCoVRError(f"cannot get the {repo_type} repository {repo_id!r} at revision {revision or 'main'!r}: "
-                          f"{type(error).__name__}: {str(error).splitlines()[0]}") from None
+        raise TFCoVRError(
+            f"cannot get the {repo_type} repository {repo_id!r} at revision {revision or 'main'!r}: "
+            f"{type(error).__name__}: {str(error).splitlines()[0]}"
+        ) from None
 
 
 def resolve_file(
@@ -91,8 +98,10 @@ def resolve_file(
         # offline: the cache remembers files a revision does not have (`.no_exist/<commit>/<file>`)
         if try_to_load_from_cache(repo_id, filename, revision=revision, repo_type=repo_type) is _CACHED_NO_EXIST:
             return None
-        raise TFCoVRError(f"cannot get {filename!r} of the {repo_type} repository {repo_id!r} at revision "
-                          f"{revision or 'main'!r}: {type(error).__name__}: {str(error).splitlines()[0]}") from None
+        raise TFCoVRError(
+            f"cannot get {filename!r} of the {repo_type} repository {repo_id!r} at revision "
+            f"{revision or 'main'!r}: {type(error).__name__}: {str(error).splitlines()[0]}"
+        ) from None
 
 
 def load_hub_dataset(

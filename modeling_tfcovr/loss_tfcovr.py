@@ -39,11 +39,15 @@ def hn_nce_loss(
     """HN-NCE of L2-normalised `query_embeds` and `target_embeds` `(batch_size, dim)`; row `i` of the targets
     is query `i`'s positive, every other row a negative. Returns a scalar tensor."""
     if query_embeds.shape != target_embeds.shape:
-        raise ValueError(f"query and target embeddings must have the same shape, got {query_embeds.shape} and {target_embeds.shape}")
+        raise ValueError(
+            f"query and target embeddings must have the same shape, got {query_embeds.shape} and {target_embeds.shape}"
+        )
     return hn_nce_loss_from_logits(query_embeds.float() @ target_embeds.float().T / temperature, alpha, beta, variant)
 
 
-def hn_nce_loss_from_logits(logits: torch.Tensor, alpha: float = 1.0, beta: float = 0.5, variant: str = "paper") -> torch.Tensor:
+def hn_nce_loss_from_logits(
+    logits: torch.Tensor, alpha: float = 1.0, beta: float = 0.5, variant: str = "paper"
+) -> torch.Tensor:
     """HN-NCE of a square matrix of similarities already divided by the temperature (`logits[i, j] = s_ij`)."""
     if logits.ndim != 2 or logits.shape[0] != logits.shape[1]:
         raise ValueError(f"HN-NCE needs a square (batch, batch) similarity matrix, got {tuple(logits.shape)}")
@@ -76,8 +80,12 @@ def _official_hn_nce(similarities: torch.Tensor, alpha: float, beta: float) -> t
     positives = torch.diagonal(similarities)
     scaled = beta * similarities
     # sum(dim=1) has shape (B,): broadcasting divides column j by row j's sum (the official quirk).
-    weights_q2t = (batch_size - 1) * torch.exp(scaled) / (torch.exp(scaled).sum(dim=1) - torch.exp(torch.diagonal(scaled)))
-    weights_t2q = (batch_size - 1) * torch.exp(scaled) / (torch.exp(scaled).sum(dim=0) - torch.exp(torch.diagonal(scaled)))
+    weights_q2t = (
+        (batch_size - 1) * torch.exp(scaled) / (torch.exp(scaled).sum(dim=1) - torch.exp(torch.diagonal(scaled)))
+    )
+    weights_t2q = (
+        (batch_size - 1) * torch.exp(scaled) / (torch.exp(scaled).sum(dim=0) - torch.exp(torch.diagonal(scaled)))
+    )
     weights_q2t[range(batch_size), range(batch_size)] = alpha
     weights_t2q[range(batch_size), range(batch_size)] = alpha
     denominator_q2t = torch.log((torch.exp(similarities) * weights_q2t).sum(dim=1))

@@ -27,45 +27,166 @@ LIBRARY_TASK = "composed-video-retrieval"
 """The library's own task name (the pipeline's); the Hub has no such pipeline tag, so cards carry it in `tags`."""
 
 # The Hub's pipeline tags: the keys of PIPELINE_DATA in huggingface.js (packages/tasks/src/pipelines.ts).
-KNOWN_PIPELINE_TAGS = frozenset({
-    "biology", "text-classification", "token-classification", "table-question-answering", "question-answering",
-    "zero-shot-classification", "translation", "summarization", "feature-extraction", "text-generation",
-    "text2text-generation", "fill-mask", "sentence-similarity", "text-to-speech", "text-to-audio",
-    "automatic-speech-recognition", "audio-to-audio", "audio-classification", "audio-text-to-text",
-    "voice-activity-detection", "depth-estimation", "image-classification", "object-detection", "image-segmentation",
-    "text-to-image", "image-to-text", "image-to-image", "image-to-video", "unconditional-image-generation",
-    "video-classification", "reinforcement-learning", "robotics", "tabular-classification", "tabular-regression",
-    "tabular-to-text", "table-to-text", "multiple-choice", "text-ranking", "text-retrieval", "time-series-forecasting",
-    "text-to-video", "image-text-to-text", "visual-question-answering", "document-question-answering",
-    "zero-shot-image-classification", "graph-ml", "mask-generation", "zero-shot-object-detection", "text-to-3d",
-    "image-to-3d", "image-feature-extraction", "video-text-to-text", "keypoint-detection", "visual-document-retrieval",
-    "any-to-any", "other",
-})
+KNOWN_PIPELINE_TAGS = frozenset(
+    {
+        "biology",
+        "text-classification",
+        "token-classification",
+        "table-question-answering",
+        "question-answering",
+        "zero-shot-classification",
+        "translation",
+        "summarization",
+        "feature-extraction",
+        "text-generation",
+        "text2text-generation",
+        "fill-mask",
+        "sentence-similarity",
+        "text-to-speech",
+        "text-to-audio",
+        "automatic-speech-recognition",
+        "audio-to-audio",
+        "audio-classification",
+        "audio-text-to-text",
+        "voice-activity-detection",
+        "depth-estimation",
+        "image-classification",
+        "object-detection",
+        "image-segmentation",
+        "text-to-image",
+        "image-to-text",
+        "image-to-image",
+        "image-to-video",
+        "unconditional-image-generation",
+        "video-classification",
+        "reinforcement-learning",
+        "robotics",
+        "tabular-classification",
+        "tabular-regression",
+        "tabular-to-text",
+        "table-to-text",
+        "multiple-choice",
+        "text-ranking",
+        "text-retrieval",
+        "time-series-forecasting",
+        "text-to-video",
+        "image-text-to-text",
+        "visual-question-answering",
+        "document-question-answering",
+        "zero-shot-image-classification",
+        "graph-ml",
+        "mask-generation",
+        "zero-shot-object-detection",
+        "text-to-3d",
+        "image-to-3d",
+        "image-feature-extraction",
+        "video-text-to-text",
+        "keypoint-detection",
+        "visual-document-retrieval",
+        "any-to-any",
+        "other",
+    }
+)
 
 # License identifiers the Hub accepts in `license:` (https://huggingface.co/docs/hub/repositories-licenses).
-KNOWN_LICENSES = frozenset({
-    "apache-2.0", "mit", "openrail", "bigscience-openrail-m", "creativeml-openrail-m", "bigscience-bloom-rail-1.0",
-    "bigcode-openrail-m", "afl-3.0", "artistic-2.0", "bsl-1.0", "bsd", "bsd-2-clause", "bsd-3-clause",
-    "bsd-3-clause-clear", "c-uda", "cc", "cc0-1.0", "cc-by-2.0", "cc-by-2.5", "cc-by-3.0", "cc-by-4.0",
-    "cc-by-sa-3.0", "cc-by-sa-4.0", "cc-by-nc-2.0", "cc-by-nc-3.0", "cc-by-nc-4.0", "cc-by-nd-4.0",
-    "cc-by-nc-nd-3.0", "cc-by-nc-nd-4.0", "cc-by-nc-sa-2.0", "cc-by-nc-sa-3.0", "cc-by-nc-sa-4.0",
-    "cdla-sharing-1.0", "cdla-permissive-1.0", "cdla-permissive-2.0", "wtfpl", "ecl-2.0", "epl-1.0", "epl-2.0",
-    "etalab-2.0", "eupl-1.1", "eupl-1.2", "agpl-3.0", "gfdl", "gpl", "gpl-2.0", "gpl-3.0", "lgpl", "lgpl-2.1",
-    "lgpl-3.0", "isc", "h-research", "intel-research", "lppl-1.3c", "ms-pl", "apple-ascl", "apple-amlr", "mpl-2.0",
-    "odc-by", "odbl", "openrail++", "osl-3.0", "postgresql", "ofl-1.1", "ncsa", "unlicense", "zlib", "pddl",
-    "lgpl-lr", "deepfloyd-if-license", "llama2", "llama3", "llama3.1", "llama3.2", "llama3.3", "gemma", "unknown",
-    "other",
-})
+KNOWN_LICENSES = frozenset(
+    {
+        "apache-2.0",
+        "mit",
+        "openrail",
+        "bigscience-openrail-m",
+        "creativeml-openrail-m",
+        "bigscience-bloom-rail-1.0",
+        "bigcode-openrail-m",
+        "afl-3.0",
+        "artistic-2.0",
+        "bsl-1.0",
+        "bsd",
+        "bsd-2-clause",
+        "bsd-3-clause",
+        "bsd-3-clause-clear",
+        "c-uda",
+        "cc",
+        "cc0-1.0",
+        "cc-by-2.0",
+        "cc-by-2.5",
+        "cc-by-3.0",
+        "cc-by-4.0",
+        "cc-by-sa-3.0",
+        "cc-by-sa-4.0",
+        "cc-by-nc-2.0",
+        "cc-by-nc-3.0",
+        "cc-by-nc-4.0",
+        "cc-by-nd-4.0",
+        "cc-by-nc-nd-3.0",
+        "cc-by-nc-nd-4.0",
+        "cc-by-nc-sa-2.0",
+        "cc-by-nc-sa-3.0",
+        "cc-by-nc-sa-4.0",
+        "cdla-sharing-1.0",
+        "cdla-permissive-1.0",
+        "cdla-permissive-2.0",
+        "wtfpl",
+        "ecl-2.0",
+        "epl-1.0",
+        "epl-2.0",
+        "etalab-2.0",
+        "eupl-1.1",
+        "eupl-1.2",
+        "agpl-3.0",
+        "gfdl",
+        "gpl",
+        "gpl-2.0",
+        "gpl-3.0",
+        "lgpl",
+        "lgpl-2.1",
+        "lgpl-3.0",
+        "isc",
+        "h-research",
+        "intel-research",
+        "lppl-1.3c",
+        "ms-pl",
+        "apple-ascl",
+        "apple-amlr",
+        "mpl-2.0",
+        "odc-by",
+        "odbl",
+        "openrail++",
+        "osl-3.0",
+        "postgresql",
+        "ofl-1.1",
+        "ncsa",
+        "unlicense",
+        "zlib",
+        "pddl",
+        "lgpl-lr",
+        "deepfloyd-if-license",
+        "llama2",
+        "llama3",
+        "llama3.1",
+        "llama3.2",
+        "llama3.3",
+        "gemma",
+        "unknown",
+        "other",
+    }
+)
 
 _TASKS = {
     # (pipeline_tag, model-index task name, description)
-    "retrieval": ("feature-extraction", "Composed Video Retrieval",
-                  "Composed video retrieval: a query video plus a modification text is embedded and compared with "
-                  "gallery video embeddings (TF-CoVR-Base: AIM video encoder, text encoder, CLIP4Cir combiner, trained "
-                  "with HN-NCE)."),
-    "classification": ("video-classification", "Video Classification",
-                       "Stage 1 of TF-CoVR: the AIM video encoder fine-tuned on fine-grained action classification; "
-                       "its pooled embedding is the video representation used for retrieval."),
+    "retrieval": (
+        "feature-extraction",
+        "Composed Video Retrieval",
+        "Composed video retrieval: a query video plus a modification text is embedded and compared with "
+        "gallery video embeddings (TF-CoVR-Base: AIM video encoder, text encoder, CLIP4Cir combiner, trained "
+        "with HN-NCE).",
+    ),
+    "classification": (
+        "video-classification",
+        "Video Classification",
+        "Stage 1 of TF-CoVR: the AIM video encoder fine-tuned on fine-grained action classification; "
+        "its pooled embedding is the video representation used for retrieval.",
+    ),
 }
 _SPLITS = ("train", "val", "validation", "test")
 _PROTOCOL_NOTES = {
@@ -87,7 +208,9 @@ def _is_repo_id(name: str | None) -> bool:
     return True
 
 
-def _metric_entries(metrics: Mapping[str, Any], protocol: str | None = None) -> list[tuple[str | None, str | None, str, float]]:
+def _metric_entries(
+    metrics: Mapping[str, Any], protocol: str | None = None
+) -> list[tuple[str | None, str | None, str, float]]:
     """(protocol, split, metric, value) for every number in `metrics`: flat (`{"map@10": 12.5}`, `{"val map@10": ...}`)
     or labelled by protocol (`{"official": {"map@50": ...}, "unique": {...}}`, also nested one level further)."""
     entries = []
@@ -122,11 +245,20 @@ def metrics_to_eval_results(
         pretty = name.replace("map@", "mAP@").replace("recall@", "Recall@").replace("r@", "R@")
         if protocol:
             pretty += f" ({protocol} protocol)"
-        results.append(EvalResult(
-            task_type=pipeline_tag, task_name=task_name, dataset_type=dataset_id, dataset_name=dataset_name,
-            dataset_split=split or dataset_split, dataset_revision=dataset_revision, metric_type=name.lower(),
-            metric_value=round(value, 4), metric_name=pretty, metric_config=protocol,
-        ))
+        results.append(
+            EvalResult(
+                task_type=pipeline_tag,
+                task_name=task_name,
+                dataset_type=dataset_id,
+                dataset_name=dataset_name,
+                dataset_split=split or dataset_split,
+                dataset_revision=dataset_revision,
+                metric_type=name.lower(),
+                metric_value=round(value, 4),
+                metric_name=pretty,
+                metric_config=protocol,
+            )
+        )
     return results
 
 
@@ -134,8 +266,10 @@ def format_metrics_table(metrics: Mapping[str, Any]) -> str:
     """A Markdown table of numeric metrics, two decimals (a `protocol` column when they are labelled by protocol)."""
     entries = _metric_entries(metrics)
     if any(protocol for protocol, *_ in entries):
-        rows = [f"| {protocol or ''} | {(split + ' ') if split else ''}{name} | {value:.2f} |"
-                for protocol, split, name, value in entries]
+        rows = [
+            f"| {protocol or ''} | {(split + ' ') if split else ''}{name} | {value:.2f} |"
+            for protocol, split, name, value in entries
+        ]
         return "\n".join(["| protocol | metric | value |", "|---|---|---|", *rows])
     rows = [f"| {(split + ' ') if split else ''}{name} | {value:.2f} |" for _, split, name, value in entries]
     return "\n".join(["| metric | value |", "|---|---|", *rows])
@@ -143,22 +277,34 @@ def format_metrics_table(metrics: Mapping[str, Any]) -> str:
 
 def _usage(task: str, model_id: str) -> str:
     if task == "classification":
-        return "\n".join([
-            "```python", "from transformers import AutoModelForVideoClassification, AutoVideoProcessor", "",
-            f'model = AutoModelForVideoClassification.from_pretrained("{model_id}", trust_remote_code=True)',
-            f'video_processor = AutoVideoProcessor.from_pretrained("{model_id}", trust_remote_code=True)',
-            'logits = model(**video_processor(["clip.mp4"])).logits', "```", "",
-            "With the `modeling_tfcovr` package installed, `modeling_tfcovr.load_vision_encoder"
-            f'("{model_id}", revision="main")` gives the video encoder alone (the embedding used for retrieval).',
-        ])
-    return "\n".join([
-        "```python", "from transformers import pipeline", "",
-        f'pipe = pipeline("{LIBRARY_TASK}", model="{model_id}", revision="main", trust_remote_code=True)',
-        'gallery = pipe.index(["a.mp4", "b.mp4", "c.mp4"])',
-        'print(pipe(video="query.mp4", text="show it with one more rotation", gallery=gallery, top_k=2))', "```", "",
-        "or `AutoModel.from_pretrained(...)` / `AutoProcessor.from_pretrained(...)` with `trust_remote_code=True` "
-        "(`get_query_features`, `get_video_features`).",
-    ])
+        return "\n".join(
+            [
+                "```python",
+                "from transformers import AutoModelForVideoClassification, AutoVideoProcessor",
+                "",
+                f'model = AutoModelForVideoClassification.from_pretrained("{model_id}", trust_remote_code=True)',
+                f'video_processor = AutoVideoProcessor.from_pretrained("{model_id}", trust_remote_code=True)',
+                'logits = model(**video_processor(["clip.mp4"])).logits',
+                "```",
+                "",
+                "With the `modeling_tfcovr` package installed, `modeling_tfcovr.load_vision_encoder"
+                f'("{model_id}", revision="main")` gives the video encoder alone (the embedding used for retrieval).',
+            ]
+        )
+    return "\n".join(
+        [
+            "```python",
+            "from transformers import pipeline",
+            "",
+            f'pipe = pipeline("{LIBRARY_TASK}", model="{model_id}", revision="main", trust_remote_code=True)',
+            'gallery = pipe.index(["a.mp4", "b.mp4", "c.mp4"])',
+            'print(pipe(video="query.mp4", text="show it with one more rotation", gallery=gallery, top_k=2))',
+            "```",
+            "",
+            "or `AutoModel.from_pretrained(...)` / `AutoProcessor.from_pretrained(...)` with `trust_remote_code=True` "
+            "(`get_query_features`, `get_video_features`).",
+        ]
+    )
 
 
 def build_model_card(
@@ -201,35 +347,58 @@ def build_model_card(
     dataset_id = dataset_id or (dataset_ids[0] if dataset_ids else "tf-covr")
     eval_results = metrics_to_eval_results(metrics, task, dataset_id, dataset_name or dataset_id, dataset_split)
     card_data = ModelCardData(
-        library_name="transformers", pipeline_tag=pipeline_tag, license=license,
+        library_name="transformers",
+        pipeline_tag=pipeline_tag,
+        license=license,
         tags=["tf-covr", LIBRARY_TASK, "video", "video-retrieval", "aim", "custom_code"],
         base_model=(base_models[0] if len(base_models) == 1 else base_models) or None,
-        datasets=dataset_ids or None, model_name=model_name or model_id.split("/")[-1],
+        datasets=dataset_ids or None,
+        model_name=model_name or model_id.split("/")[-1],
         eval_results=eval_results or None,
     )
     lines = ["# TF-CoVR model", "", description, "", "## Training data", "", training_data, ""]
     if metrics:
-        notes = [f"`{key}`: {note}" for key, note in _PROTOCOL_NOTES.items()
-                 if any(protocol == key for protocol, *_ in _metric_entries(metrics))]
+        notes = [
+            f"`{key}`: {note}"
+            for key, note in _PROTOCOL_NOTES.items()
+            if any(protocol == key for protocol, *_ in _metric_entries(metrics))
+        ]
         lines += ["## Results", "", format_metrics_table(metrics), ""]
-        lines += (["Protocols: " + "; ".join(notes) + ".", ""] if notes else [])
+        lines += ["Protocols: " + "; ".join(notes) + ".", ""] if notes else []
         lines += ["Produced by:", "", "```bash", command, "```", ""]
     lines += [
-        "## How to use", "", _usage(task, model_id), "",
-        "## Intended use and limitations", "",
+        "## How to use",
+        "",
+        _usage(task, model_id),
+        "",
+        "## Intended use and limitations",
+        "",
         "Research on composed video retrieval and fine-grained action understanding (gymnastics, diving, "
         "and similar sports). The model only knows the actions and the kind of modification texts of its "
         "training data; it is not a general video search engine. Models trained on the project's synthetic "
-        "benchmark are for testing the pipeline and show nothing about real videos.", "",
-        extra, "",
-        "## Citation", "", "```bibtex", CITATION, "```", "",
+        "benchmark are for testing the pipeline and show nothing about real videos.",
+        "",
+        extra,
+        "",
+        "## Citation",
+        "",
+        "```bibtex",
+        CITATION,
+        "```",
+        "",
     ]
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n" + "\n".join(lines))
 
 
-def write_model_card(output_dir: str | os.PathLike, task: str, training_data: str,
-                     metrics: Mapping[str, Any] | None = None, command: str | None = None, extra: str = "",
-                     **card_kwargs: Any) -> Path:
+def write_model_card(
+    output_dir: str | os.PathLike,
+    task: str,
+    training_data: str,
+    metrics: Mapping[str, Any] | None = None,
+    command: str | None = None,
+    extra: str = "",
+    **card_kwargs: Any,
+) -> Path:
     """Writes [`build_model_card`]'s card as `README.md` in `output_dir` and returns its path."""
     card = build_model_card(task, training_data, metrics, command, extra, **card_kwargs)
     path = Path(output_dir) / "README.md"
@@ -237,37 +406,57 @@ def write_model_card(output_dir: str | os.PathLike, task: str, training_data: st
     return path
 
 
-def build_gallery_card(num_videos: int, dim: int, has_paths: bool, data_file: str, license: str = "mit",
-                       model_id: str | None = None) -> DatasetCard:
+def build_gallery_card(
+    num_videos: int, dim: int, has_paths: bool, data_file: str, license: str = "mit", model_id: str | None = None
+) -> DatasetCard:
     """The `DatasetCard` of a saved gallery (a [`RetrievalIndex`] pushed as a dataset repository): one parquet
     config with its features, and how to load it."""
-    features = [{"name": "video_id", "dtype": "string"},
-                {"name": "embedding", "list": "float32", "length": dim}]
+    features = [{"name": "video_id", "dtype": "string"}, {"name": "embedding", "list": "float32", "length": dim}]
     if has_paths:
         features.append({"name": "path", "dtype": "string"})
     card_data = DatasetCardData(
-        license=license, pretty_name="TF-CoVR gallery embeddings",
+        license=license,
+        pretty_name="TF-CoVR gallery embeddings",
         tags=["tf-covr", LIBRARY_TASK, "embeddings", "video-retrieval"],
         size_categories=[_size_category(num_videos)],
         configs=[{"config_name": "default", "data_files": [{"split": "train", "path": data_file}]}],
         dataset_info={"features": features},
     )
     made_with = f" with [`{model_id}`](https://huggingface.co/{model_id})" if model_id else ""
-    body = "\n".join([
-        "# TF-CoVR gallery", "",
-        f"{num_videos} video embeddings ({dim}-d, float32, L2-normalised when the index normalises){made_with}, "
-        f"one row per video in `{data_file}`: a searchable gallery for composed video retrieval.", "",
-        "```python", "from modeling_tfcovr import RetrievalIndex", "",
-        'gallery = RetrievalIndex.from_pretrained("REPO_ID", revision="main")   # a dataset repository', "```", "",
-        'The table also loads with `datasets.load_dataset("REPO_ID")`.', "",
-        "## Citation", "", "```bibtex", CITATION, "```", "",
-    ])
+    body = "\n".join(
+        [
+            "# TF-CoVR gallery",
+            "",
+            f"{num_videos} video embeddings ({dim}-d, float32, L2-normalised when the index normalises){made_with}, "
+            f"one row per video in `{data_file}`: a searchable gallery for composed video retrieval.",
+            "",
+            "```python",
+            "from modeling_tfcovr import RetrievalIndex",
+            "",
+            'gallery = RetrievalIndex.from_pretrained("REPO_ID", revision="main")   # a dataset repository',
+            "```",
+            "",
+            'The table also loads with `datasets.load_dataset("REPO_ID")`.',
+            "",
+            "## Citation",
+            "",
+            "```bibtex",
+            CITATION,
+            "```",
+            "",
+        ]
+    )
     return DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}")
 
 
 def _size_category(count: int) -> str:
-    for bound, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
-                         (10_000_000, "1M<n<10M")):
+    for bound, label in (
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+        (10_000_000, "1M<n<10M"),
+    ):
         if count < bound:
             return label
     return "10M<n<100M"
@@ -315,8 +504,11 @@ def _license_problems(front: dict) -> list[str]:
     licenses = front.get("license")
     if licenses is None:
         return ["no license"]
-    problems = [f"license {name!r} is not a license id the Hub knows" for name in
-                ([licenses] if isinstance(licenses, str) else licenses) if name not in KNOWN_LICENSES]
+    problems = [
+        f"license {name!r} is not a license id the Hub knows"
+        for name in ([licenses] if isinstance(licenses, str) else licenses)
+        if name not in KNOWN_LICENSES
+    ]
     if licenses == "other" and not (front.get("license_name") and front.get("license_link")):
         problems.append("license 'other' needs license_name and license_link")
     return problems
@@ -331,8 +523,11 @@ def _model_problems(front: dict) -> list[str]:
         problems.append(f"pipeline_tag {tag!r} is not a pipeline tag the Hub knows (keep custom task names in tags)")
     for key in ("base_model", "datasets"):
         names = front.get(key) or []
-        problems += [f"{key} {name!r} is not a repository id" for name in ([names] if isinstance(names, str) else names)
-                     if not _is_repo_id(name)]
+        problems += [
+            f"{key} {name!r} is not a repository id"
+            for name in ([names] if isinstance(names, str) else names)
+            if not _is_repo_id(name)
+        ]
     model_index = front.get("model-index")
     if model_index is not None:
         problems += _model_index_problems(model_index)
@@ -383,6 +578,14 @@ def _dataset_problems(front: dict) -> list[str]:
 
 
 __all__ = [
-    "CITATION", "KNOWN_LICENSES", "KNOWN_PIPELINE_TAGS", "LIBRARY_TASK", "build_gallery_card", "build_model_card",
-    "format_metrics_table", "metrics_to_eval_results", "validate_card", "write_model_card",
+    "CITATION",
+    "KNOWN_LICENSES",
+    "KNOWN_PIPELINE_TAGS",
+    "LIBRARY_TASK",
+    "build_gallery_card",
+    "build_model_card",
+    "format_metrics_table",
+    "metrics_to_eval_results",
+    "validate_card",
+    "write_model_card",
 ]

@@ -118,7 +118,8 @@ def apply_config_overrides(config: dict[str, Any], overrides: dict[str, Any] | s
         if not known:
             valid = sorted((top_fields | vision_fields) - {"vision_config", "text_config"})
             raise ConfigOverrideError(
-                f"config override {key!r} is not a field of TFCoVRConfig or of its vision_config (or text_config.<field>); "
+                f"config override {key!r} is not a field of TFCoVRConfig or of its vision_config (or "
+                "text_config.<field>); "
                 f"fields: {', '.join(valid)}"
             )
     return config

@@ -217,12 +217,16 @@ class TFCoVRVisionLayer(GradientCheckpointingLayer):
         self.layer_norm2 = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
         self.mlp_adapter_scale = config.mlp_adapter_scale
         ratio = config.adapter_ratio
-        self.temporal_adapter = TFCoVRAdapter(hidden_size, ratio, skip_connection=False) if config.use_temporal_adapter else None
+        self.temporal_adapter = (
+            TFCoVRAdapter(hidden_size, ratio, skip_connection=False) if config.use_temporal_adapter else None
+        )
         if config.use_temporal_adapter and config.num_temporal_adapters == 2:
             self.temporal_input_adapter = TFCoVRAdapter(hidden_size, ratio, skip_connection=True)
         else:
             self.temporal_input_adapter = None
-        self.spatial_adapter = TFCoVRAdapter(hidden_size, ratio, skip_connection=True) if config.use_spatial_adapter else None
+        self.spatial_adapter = (
+            TFCoVRAdapter(hidden_size, ratio, skip_connection=True) if config.use_spatial_adapter else None
+        )
         self.mlp_adapter = TFCoVRAdapter(hidden_size, ratio, skip_connection=False) if config.use_mlp_adapter else None
         self.drop_path = TFCoVRDropPath(drop_path_rate)
 
@@ -275,7 +279,9 @@ class TFCoVRTemporalConv(nn.Module):
 
     def __init__(self, channels: int, kernel_size: int):
         super().__init__()
-        self.conv = TFCoVRStemConv3d(channels, channels, kernel_size=(kernel_size, 1, 1), padding=(kernel_size // 2, 0, 0))
+        self.conv = TFCoVRStemConv3d(
+            channels, channels, kernel_size=(kernel_size, 1, 1), padding=(kernel_size // 2, 0, 0)
+        )
         self.activation = nn.GELU()
 
     def forward(self, features: torch.Tensor, num_frames: int) -> torch.Tensor:
@@ -313,7 +319,9 @@ class TFCoVRVisionEmbeddings(CLIPVisionEmbeddings):
             kernel = config.patch_size // 2 ** len(stem_channels)
             self.patch_embedding = nn.Conv2d(in_channels, self.embed_dim, kernel_size=kernel, stride=kernel, bias=False)
 
-    def forward(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False, num_frames: int = 1) -> torch.Tensor:
+    def forward(
+        self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False, num_frames: int = 1
+    ) -> torch.Tensor:
         """
         Args:
             pixel_values (`torch.Tensor` of shape `(batch_size * num_frames, num_channels, height, width)`): frames,
@@ -353,7 +361,9 @@ class TFCoVRVisionEncoder(nn.Module):
         self.layers = nn.ModuleList([TFCoVRVisionLayer(config, rate) for rate in rates])
         self.gradient_checkpointing = False
 
-    def forward(self, hidden_states: torch.Tensor, num_frames: int, **kwargs: Unpack[TransformersKwargs]) -> torch.Tensor:
+    def forward(
+        self, hidden_states: torch.Tensor, num_frames: int, **kwargs: Unpack[TransformersKwargs]
+    ) -> torch.Tensor:
         """
         Args:
             hidden_states (`torch.Tensor` of shape `(batch_size * num_frames, num_tokens, hidden_size)`): the
@@ -538,7 +548,9 @@ class TFCoVRVisionModel(TFCoVRVisionPreTrainedModel):
             Interpolate the position embeddings to the frames' resolution instead of requiring `config.image_size`.
         """
         if pixel_values_videos.ndim != 5:
-            raise ValueError(f"pixel_values_videos must have shape (batch, frames, 3, H, W), got {tuple(pixel_values_videos.shape)}")
+            raise ValueError(
+                f"pixel_values_videos must have shape (batch, frames, 3, H, W), got {tuple(pixel_values_videos.shape)}"
+            )
         batch_size, num_frames = pixel_values_videos.shape[:2]
         if num_frames > self.config.num_frames:
             raise ValueError(f"got {num_frames} frames but the model's temporal embedding has {self.config.num_frames}")
@@ -553,7 +565,9 @@ class TFCoVRVisionModel(TFCoVRVisionPreTrainedModel):
         frame_embeds = self.post_layernorm(last_hidden_state[:, 0]).view(batch_size, num_frames, hidden_size)
         pooled = frame_embeds.mean(dim=1)
         last_hidden_state = last_hidden_state.view(batch_size, num_frames, num_tokens, hidden_size)
-        return TFCoVRVisionModelOutput(pooler_output=pooled, frame_embeds=frame_embeds, last_hidden_state=last_hidden_state)
+        return TFCoVRVisionModelOutput(
+            pooler_output=pooled, frame_embeds=frame_embeds, last_hidden_state=last_hidden_state
+        )
 
     @classmethod
     def from_clip_pretrained(
@@ -587,7 +601,9 @@ def load_clip_vision_weights(model: TFCoVRVisionModel, clip_state_dict: dict[str
     unexpected = [key for key in result.unexpected_keys if not key.endswith("position_ids")]
     missing_clip = [key for key in result.missing_keys if key not in aim_parameter_names(model)]
     if unexpected or missing_clip:
-        raise ValueError(f"CLIP weights do not match the AIM encoder: unexpected {unexpected[:5]}, missing {missing_clip[:5]}")
+        raise ValueError(
+            f"CLIP weights do not match the AIM encoder: unexpected {unexpected[:5]}, missing {missing_clip[:5]}"
+        )
 
 
 @auto_docstring(
@@ -669,7 +685,11 @@ class TFCoVRCombiner(nn.Module):
         self.output_layer = nn.Linear(hidden_dim, embed_dim)
         self.dropout3 = nn.Dropout(dropout)
         self.dynamic_scalar = nn.Sequential(
-            nn.Linear(2 * projection_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_dim, 1), nn.Sigmoid()
+            nn.Linear(2 * projection_dim, hidden_dim),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_dim, 1),
+            nn.Sigmoid(),
         )
 
     def forward(self, video_embeds: torch.Tensor, text_embeds: torch.Tensor) -> torch.Tensor:
@@ -703,7 +723,8 @@ class TFCoVRModel(TFCoVRPreTrainedModel):
         super().__init__(config)
         if config.vision_config.hidden_size != config.embed_dim:
             raise ValueError(
-                f"embed_dim ({config.embed_dim}) must equal the video encoder's hidden_size ({config.vision_config.hidden_size})"
+                f"embed_dim ({config.embed_dim}) must equal the video encoder's hidden_size "
+                f"({config.vision_config.hidden_size})"
             )
         self.vision_model = TFCoVRVisionModel._from_config(config.vision_config)
         self.text_model = _text_encoder_from_config(config.text_config)
@@ -827,7 +848,7 @@ class TFCoVRModel(TFCoVRPreTrainedModel):
             The query videos as video-encoder embeddings.
         text_embeds (`torch.FloatTensor` of shape `(batch_size, text_embed_dim)`, *optional*):
             The modification texts as `encode_text` outputs.
-        target_pixel_values_videos (`torch.FloatTensor` of shape `(batch_size, num_frames, 3, height, width)`, *optional*):
+        target_pixel_values_videos (`torch.FloatTensor` of shape `(batch, num_frames, 3, height, width)`, *optional*):
             The target of each query as frames; row `i` is query `i`'s positive, the other rows its negatives.
         target_video_embeds (`torch.FloatTensor` of shape `(batch_size, embed_dim)`, *optional*):
             The targets as video-encoder embeddings.
@@ -923,8 +944,14 @@ def _text_encoder_from_config(text_config) -> PreTrainedModel:
 
 
 _AIM_FIELDS = (
-    "num_frames", "adapter_ratio", "mlp_adapter_scale", "drop_path_rate",
-    "use_temporal_adapter", "use_spatial_adapter", "use_mlp_adapter", "num_temporal_adapters",
+    "num_frames",
+    "adapter_ratio",
+    "mlp_adapter_scale",
+    "drop_path_rate",
+    "use_temporal_adapter",
+    "use_spatial_adapter",
+    "use_mlp_adapter",
+    "num_temporal_adapters",
 )
 
 

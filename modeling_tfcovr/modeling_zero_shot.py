@@ -49,12 +49,17 @@ def zero_shot_video_features(
         `torch.Tensor` of shape `(batch_size, projection_dim)`, float32.
     """
     if pixel_values_videos.ndim != 5:
-        raise ValueError(f"pixel_values_videos must have shape (batch, frames, 3, H, W), got {tuple(pixel_values_videos.shape)}")
+        raise ValueError(
+            f"pixel_values_videos must have shape (batch, frames, 3, H, W), got {tuple(pixel_values_videos.shape)}"
+        )
     batch_size, num_frames = pixel_values_videos.shape[:2]
     frames = pixel_values_videos.flatten(0, 1)
     chunk = frame_batch_size or frames.shape[0]
     features = torch.cat(
-        [_features(clip_model.get_image_features(pixel_values=frames[start : start + chunk])) for start in range(0, frames.shape[0], chunk)]
+        [
+            _features(clip_model.get_image_features(pixel_values=frames[start : start + chunk]))
+            for start in range(0, frames.shape[0], chunk)
+        ]
     )
     features = F.normalize(features.float(), dim=-1).view(batch_size, num_frames, -1)
     return F.normalize(features.mean(dim=1), dim=-1)
@@ -68,7 +73,9 @@ def zero_shot_text_features(
     return F.normalize(features.float(), dim=-1)
 
 
-def compose_features(video_features: torch.Tensor, text_features: torch.Tensor, mode: ComposeMode = "sum") -> torch.Tensor:
+def compose_features(
+    video_features: torch.Tensor, text_features: torch.Tensor, mode: ComposeMode = "sum"
+) -> torch.Tensor:
     """Composes normalised video and text features into normalised query features."""
     if mode == "sum":
         composed = video_features + text_features
@@ -117,7 +124,9 @@ def zero_shot_query_features(
         return F.normalize(text_features.float(), dim=-1)
     if mode == "video":
         return F.normalize(video_features.float(), dim=-1)
-    return compose_features(F.normalize(video_features.float(), dim=-1), F.normalize(text_features.float(), dim=-1), mode)
+    return compose_features(
+        F.normalize(video_features.float(), dim=-1), F.normalize(text_features.float(), dim=-1), mode
+    )
 
 
 class ZeroShotCLIPComposer(nn.Module):
@@ -141,14 +150,20 @@ class ZeroShotCLIPComposer(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls, pretrained_model_name_or_path: str | os.PathLike, mode: ComposeMode = "sum", frame_batch_size: int | None = None, **kwargs
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        mode: ComposeMode = "sum",
+        frame_batch_size: int | None = None,
+        **kwargs,
     ) -> ZeroShotCLIPComposer:
         """Loads `CLIPModel.from_pretrained(pretrained_model_name_or_path, **kwargs)`, in eval mode."""
         from transformers import CLIPModel
 
         return cls(CLIPModel.from_pretrained(pretrained_model_name_or_path, **kwargs).eval(), mode, frame_batch_size)
 
-    def get_video_features(self, pixel_values_videos: torch.Tensor | None = None, video_embeds: torch.Tensor | None = None) -> torch.Tensor:
+    def get_video_features(
+        self, pixel_values_videos: torch.Tensor | None = None, video_embeds: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Normalised video features from frames `(B, T, 3, H, W)` or precomputed `video_embeds`."""
         if video_embeds is not None:
             return F.normalize(video_embeds.float(), dim=-1)
@@ -157,7 +172,10 @@ class ZeroShotCLIPComposer(nn.Module):
         return zero_shot_video_features(self.clip_model, pixel_values_videos, self.frame_batch_size)
 
     def get_text_features(
-        self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None, text_embeds: torch.Tensor | None = None
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        text_embeds: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Normalised text features from `input_ids` or precomputed `text_embeds`."""
         if text_embeds is not None:
@@ -172,8 +190,13 @@ class ZeroShotCLIPComposer(nn.Module):
         `text_embeds`), so that an evaluation loop calls both alike."""
         inputs = _QUERY_ARGUMENTS.bind(self, *args, **kwargs).arguments
         return zero_shot_query_features(
-            self.clip_model, inputs.get("pixel_values_videos"), inputs.get("input_ids"), inputs.get("attention_mask"),
-            self.mode, video_features=inputs.get("query_video_embeds"), text_features=inputs.get("text_embeds"),
+            self.clip_model,
+            inputs.get("pixel_values_videos"),
+            inputs.get("input_ids"),
+            inputs.get("attention_mask"),
+            self.mode,
+            video_features=inputs.get("query_video_embeds"),
+            text_features=inputs.get("text_embeds"),
             frame_batch_size=self.frame_batch_size,
         )
 

@@ -59,11 +59,16 @@ def official_rankings(
     similarities = queries @ gallery.T
     similarities -= 100 * (query_codes[:, None] == gallery_codes[None, :]).float()
     similarities = similarities.numpy()
-    indices = np.stack([np.argsort(row)[::-1][:top_k] for row in similarities]) if len(similarities) else (
-        np.zeros((0, min(top_k, len(gallery_ids))), dtype=np.int64))
+    indices = (
+        np.stack([np.argsort(row)[::-1][:top_k] for row in similarities])
+        if len(similarities)
+        else (np.zeros((0, min(top_k, len(gallery_ids))), dtype=np.int64))
+    )
     scores = np.take_along_axis(similarities, indices, axis=1).astype(np.float32)
     ids = np.asarray(gallery_ids, dtype=object)
-    return SearchResult(scores=scores, indices=indices.astype(np.int64), video_ids=[ids[row].tolist() for row in indices])
+    return SearchResult(
+        scores=scores, indices=indices.astype(np.int64), video_ids=[ids[row].tolist() for row in indices]
+    )
 
 
 __all__ = ["OFFICIAL_TOP_K", "official_gallery_ids", "official_rankings"]

@@ -105,7 +105,9 @@ class ComposedVideoRetrievalPipeline(Pipeline):
         if hasattr(videos, "column_names"):  # a datasets.Dataset
             if "embedding" in videos.column_names:
                 return self._index_from_embeddings(videos, source)
-            video_column = video_column or next((c for c in ("video", "video_path", "path") if c in videos.column_names), None)
+            video_column = video_column or next(
+                (c for c in ("video", "video_path", "path") if c in videos.column_names), None
+            )
             if video_column is None:
                 raise ValueError(f"the dataset has no video column among {videos.column_names}")
             if video_ids is None and "video_id" in videos.column_names:
@@ -177,15 +179,19 @@ class ComposedVideoRetrievalPipeline(Pipeline):
         if query_embeds is not None:
             query_embeds = torch.as_tensor(np.asarray(query_embeds, dtype=np.float32))
             single = query_embeds.ndim == 1
-            result = gallery.search(query_embeds.reshape(-1, query_embeds.shape[-1]), top_k=top_k, exclude_ids=exclude_ids)
+            result = gallery.search(
+                query_embeds.reshape(-1, query_embeds.shape[-1]), top_k=top_k, exclude_ids=exclude_ids
+            )
             answers = [self._answers(result, row) for row in range(len(result))]
             return answers[0] if single else answers
         if video is None or text is None:
             raise ValueError("pass video and text (or query_embeds)")
         single = isinstance(text, (str, bytes, bytearray))
         if single and isinstance(video, (list, tuple)) and not _is_frame_list(video):
-            raise TypeError(f"video is a list of {len(video)} videos but text is one string: a composed query pairs one "
-                            "video with one modification text; pass a list of texts, one per video")
+            raise TypeError(
+                f"video is a list of {len(video)} videos but text is one string: a composed query pairs one "
+                "video with one modification text; pass a list of texts, one per video"
+            )
         videos = [video] if single else list(video)
         texts = [text] if single else list(text)
         if len(videos) != len(texts):
@@ -193,7 +199,9 @@ class ComposedVideoRetrievalPipeline(Pipeline):
         for position, (query_video, query_text) in enumerate(zip(videos, texts)):
             query = f"query {position} ({_video_id(query_video) or 'an array'})"
             if not isinstance(query_text, str):
-                raise DataFormatError(f"{query}: the modification text must be a str, got {_describe_non_text(query_text)}")
+                raise DataFormatError(
+                    f"{query}: the modification text must be a str, got {_describe_non_text(query_text)}"
+                )
             if not query_text.strip():
                 raise DataFormatError(f"{query}: the modification text is empty; a composed query needs one")
         inputs = [{"video": v, "text": t} for v, t in zip(videos, texts)]
@@ -216,21 +224,27 @@ class ComposedVideoRetrievalPipeline(Pipeline):
         video_id = model_inputs.pop("query_video_id")
         query = self.model.get_query_features(
             pixel_values_videos=model_inputs["pixel_values_videos"].to(next(self.model.parameters()).dtype),
-            input_ids=model_inputs["input_ids"], attention_mask=model_inputs["attention_mask"],
+            input_ids=model_inputs["input_ids"],
+            attention_mask=model_inputs["attention_mask"],
         )
         return {"query_embeds": query, "query_video_id": video_id}
 
     def postprocess(self, model_outputs: dict, gallery: RetrievalIndex, top_k: int = 5) -> list[dict]:
         video_id = model_outputs["query_video_id"]
-        result = gallery.search(model_outputs["query_embeds"].float().cpu(), top_k=top_k,
-                                exclude_ids=[video_id if video_id in gallery else None])
+        result = gallery.search(
+            model_outputs["query_embeds"].float().cpu(),
+            top_k=top_k,
+            exclude_ids=[video_id if video_id in gallery else None],
+        )
         return self._answers(result, 0)
 
     @staticmethod
     def _answers(result, row: int) -> list[dict]:
         paths = result.paths[row] if result.paths is not None else [None] * len(result.video_ids[row])
-        return [{"video_id": video_id, "score": float(score), "path": path}
-                for video_id, score, path in zip(result.video_ids[row], result.scores[row], paths)]
+        return [
+            {"video_id": video_id, "score": float(score), "path": path}
+            for video_id, score, path in zip(result.video_ids[row], result.scores[row], paths)
+        ]
 
 
 def _check_gallery(gallery) -> None:
@@ -240,11 +254,15 @@ def _check_gallery(gallery) -> None:
     if gallery is None:
         raise ValueError("pass gallery=pipe.index(videos) (or RetrievalIndex.load(folder))")
     if isinstance(gallery, (str, os.PathLike, list, tuple)):
-        raise TypeError(f"gallery must be a RetrievalIndex, got a {type(gallery).__name__}: index the videos first with "
-                        "gallery = pipe.index(videos) (paths, a dataset or an embeddings parquet), or load a saved one "
-                        "with RetrievalIndex.load(folder), then pass gallery=gallery")
-    raise TypeError(f"gallery must be a RetrievalIndex (from pipe.index(videos) or RetrievalIndex.load(folder)), got "
-                    f"a {type(gallery).__name__}")
+        raise TypeError(
+            f"gallery must be a RetrievalIndex, got a {type(gallery).__name__}: index the videos first with "
+            "gallery = pipe.index(videos) (paths, a dataset or an embeddings parquet), or load a saved one "
+            "with RetrievalIndex.load(folder), then pass gallery=gallery"
+        )
+    raise TypeError(
+        f"gallery must be a RetrievalIndex (from pipe.index(videos) or RetrievalIndex.load(folder)), got "
+        f"a {type(gallery).__name__}"
+    )
 
 
 def _is_frame_list(video: Sequence) -> bool:

@@ -87,13 +87,20 @@ class TFCoVRProcessor(ProcessorMixin):
             if _is_clip_tokenizer(self.tokenizer):  # OpenAI's word splitting, for the ids of clip.tokenize
                 encoded = batch_encode_like_openai_clip(self.tokenizer, self.prepare_text(text), self.max_length)
             else:
-                encoded = self.tokenizer(self.prepare_text(text), padding=True, truncation=True,
-                                         max_length=self.max_length, return_tensors=return_tensors)
+                encoded = self.tokenizer(
+                    self.prepare_text(text),
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors=return_tensors,
+                )
             data.update({key: encoded[key] for key in ("input_ids", "attention_mask")})
         if videos is not None:
             data.update(self.video_processor(videos, return_tensors=return_tensors, **kwargs))
-        if "input_ids" in data and "pixel_values_videos" in data and len(data["input_ids"]) != len(
-            data["pixel_values_videos"]
+        if (
+            "input_ids" in data
+            and "pixel_values_videos" in data
+            and len(data["input_ids"]) != len(data["pixel_values_videos"])
         ):
             raise ValueError(
                 f"got {len(data['pixel_values_videos'])} video(s) but {len(data['input_ids'])} text(s): a composed "

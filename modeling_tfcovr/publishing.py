@@ -12,8 +12,22 @@ from .errors import TFCoVRError
 from .model_card import validate_card
 
 # Never uploaded: Trainer checkpoints, logs, caches, pickles.
-IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/*", "runs/*", "*.pt", "*.pth", "*.bin", "*.pkl", "*.pickle",
-                   "__pycache__/*", ".*", "*/.*", "*.tmp*", "log_history.json", "training_args.*"]
+IGNORE_PATTERNS = [
+    "checkpoint-*",
+    "checkpoint-*/*",
+    "runs/*",
+    "*.pt",
+    "*.pth",
+    "*.bin",
+    "*.pkl",
+    "*.pickle",
+    "__pycache__/*",
+    ".*",
+    "*/.*",
+    "*.tmp*",
+    "log_history.json",
+    "training_args.*",
+]
 MODEL_REQUIRED = ("config.json", "model.safetensors", "README.md")
 DATASET_REQUIRED = ("README.md",)
 
@@ -29,7 +43,9 @@ class UploadPlan:
 
     def describe(self) -> str:
         total = sum(size for _, size in self.files)
-        lines = [f"{self.repo_type} repo {self.repo_id} <- {self.folder} ({len(self.files)} files, {total / 1e6:.2f} MB)"]
+        lines = [
+            f"{self.repo_type} repo {self.repo_id} <- {self.folder} ({len(self.files)} files, {total / 1e6:.2f} MB)"
+        ]
         lines += [f"  {path}  ({size} bytes)" for path, size in self.files]
         return "\n".join(lines)
 
@@ -71,7 +87,9 @@ def _missing_code_files(config: dict, names: set[str]) -> list[str]:
     references = list(config.get("auto_map", {}).values())
     references += [pipeline.get("impl", "") for pipeline in config.get("custom_pipelines", {}).values()]
     # an auto_map entry is "module.Class", or a list [slow, fast] for tokenizers (None for a missing one)
-    modules = {ref.split(".")[0] for entry in references for ref in (entry if isinstance(entry, list) else [entry]) if ref}
+    modules = {
+        ref.split(".")[0] for entry in references for ref in (entry if isinstance(entry, list) else [entry]) if ref
+    }
     return sorted(f"{module}.py" for module in modules if f"{module}.py" not in names)
 
 
@@ -89,8 +107,10 @@ def _missing_data_files(card: Path, names: set[str]) -> list[str]:
     missing = [pattern for pattern in patterns if not any(fnmatch.fnmatch(name, pattern) for name in names)]
     if not missing:
         return []
-    return [", ".join(missing) + " (the data files the card's configs name; a builder such as scripts/build_tfcovr.py "
-            "writes them)"]
+    return [
+        ", ".join(missing) + " (the data files the card's configs name; a builder such as scripts/build_tfcovr.py "
+        "writes them)"
+    ]
 
 
 def upload(plan: UploadPlan, private: bool = False, token: str | None = None, commit_message: str | None = None) -> str:
@@ -99,9 +119,13 @@ def upload(plan: UploadPlan, private: bool = False, token: str | None = None, co
 
     api = HfApi(token=token)
     api.create_repo(plan.repo_id, repo_type=plan.repo_type, private=private, exist_ok=True)
-    info = api.upload_folder(repo_id=plan.repo_id, repo_type=plan.repo_type, folder_path=str(plan.folder),
-                             allow_patterns=[name for name, _ in plan.files],
-                             commit_message=commit_message or f"Upload {plan.folder.name}")
+    info = api.upload_folder(
+        repo_id=plan.repo_id,
+        repo_type=plan.repo_type,
+        folder_path=str(plan.folder),
+        allow_patterns=[name for name, _ in plan.files],
+        commit_message=commit_message or f"Upload {plan.folder.name}",
+    )
     return str(getattr(info, "commit_url", info))
 
 

@@ -77,8 +77,18 @@ class TripletSplit:
         return sorted({video for targets in self.valid_targets for video in targets} | set(self.target_videos))
 
     def subset(self, size: int) -> TripletSplit:
-        return TripletSplit(*(values[:size] for values in (self.query_ids, self.query_videos, self.modifications,
-                                                           self.target_videos, self.valid_targets)))
+        return TripletSplit(
+            *(
+                values[:size]
+                for values in (
+                    self.query_ids,
+                    self.query_videos,
+                    self.modifications,
+                    self.target_videos,
+                    self.valid_targets,
+                )
+            )
+        )
 
 
 def load_triplet_split(source: str | os.PathLike, split: str, revision: str | None = None) -> TripletSplit:
@@ -117,8 +127,11 @@ def local_split_files(folder: str | os.PathLike, split: str, config_name: str | 
         if text.startswith("---"):
             front = yaml.safe_load(text.split("---", 2)[1]) or {}
             configs = front.get("configs") or []
-            chosen = [c for c in configs if c.get("config_name") == config_name] if config_name else (
-                [c for c in configs if c.get("default")] or configs[:1])
+            chosen = (
+                [c for c in configs if c.get("config_name") == config_name]
+                if config_name
+                else ([c for c in configs if c.get("default")] or configs[:1])
+            )
             for config in chosen:
                 for entry in config.get("data_files") or []:
                     if isinstance(entry, dict):
@@ -171,7 +184,9 @@ def search_split(
 
 
 def make_retrieval_compute_metrics(
-    split: TripletSplit, gallery: RetrievalIndex | Callable[[], RetrievalIndex], k_values: Sequence[int] = DEFAULT_K_VALUES
+    split: TripletSplit,
+    gallery: RetrievalIndex | Callable[[], RetrievalIndex],
+    k_values: Sequence[int] = DEFAULT_K_VALUES,
 ) -> Callable:
     """A `Trainer` `compute_metrics` for stage 2.
 
@@ -192,15 +207,34 @@ def make_retrieval_compute_metrics(
         rows, first = np.unique(rows, return_index=True)
         query_embeds = np.asarray(query_embeds)[first]
         index = gallery() if callable(gallery) else gallery
-        evaluated = TripletSplit(*([values[i] for i in rows] for values in (
-            split.query_ids, split.query_videos, split.modifications, split.target_videos, split.valid_targets)))
+        evaluated = TripletSplit(
+            *(
+                [values[i] for i in rows]
+                for values in (
+                    split.query_ids,
+                    split.query_videos,
+                    split.modifications,
+                    split.target_videos,
+                    split.valid_targets,
+                )
+            )
+        )
         result = search_split(query_embeds, index, evaluated, top_k=max(k_values))
         metrics = score_rankings(result, evaluated, k_values)
         official_ids = official_gallery_ids(evaluated.target_videos)
-        official = official_rankings(query_embeds, evaluated.query_videos, official_ids,
-                                     index.get_embeddings(official_ids), top_k=max(50, *k_values))
-        metrics.update({f"official_{name}": value
-                        for name, value in score_official_rankings(official, evaluated, k_values).items()})
+        official = official_rankings(
+            query_embeds,
+            evaluated.query_videos,
+            official_ids,
+            index.get_embeddings(official_ids),
+            top_k=max(50, *k_values),
+        )
+        metrics.update(
+            {
+                f"official_{name}": value
+                for name, value in score_official_rankings(official, evaluated, k_values).items()
+            }
+        )
         return metrics
 
     return compute_metrics
@@ -220,7 +254,9 @@ def encode_texts(
     with eval_mode(model):
         for start in range(0, len(texts), batch_size):
             batch = processor(text=list(texts[start : start + batch_size]))
-            outputs.append(model.encode_text(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu())
+            outputs.append(
+                model.encode_text(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu()
+            )
     return torch.cat(outputs) if outputs else torch.empty(0, model.config.text_embed_dim)
 
 
@@ -276,9 +312,16 @@ def prediction_records(split: TripletSplit, result: SearchResult, limit: int = 5
             {"video_id": video_id, "score": round(float(score), 6), "correct": video_id in valid}
             for video_id, score in zip(result.video_ids[row][:limit], result.scores[row][:limit])
         ]
-        records.append({"query_id": split.query_ids[row], "query_video": split.query_videos[row],
-                        "modification": split.modifications[row], "target_video": split.target_videos[row],
-                        "valid_targets": split.valid_targets[row], "results": results})
+        records.append(
+            {
+                "query_id": split.query_ids[row],
+                "query_video": split.query_videos[row],
+                "modification": split.modifications[row],
+                "target_video": split.target_videos[row],
+                "valid_targets": split.valid_targets[row],
+                "results": results,
+            }
+        )
     return records
 
 
@@ -333,23 +376,41 @@ def evaluate_split(
     if not gallery_ids:
         raise DataFormatError(f"none of the {len(requested)} gallery videos has an embedding, e.g. {requested[:5]}")
     if missing_gallery:
-        logger.warning("%d gallery videos have no embedding and are left out, e.g. %s", len(missing_gallery),
-                       missing_gallery[:5])
+        logger.warning(
+            "%d gallery videos have no embedding and are left out, e.g. %s", len(missing_gallery), missing_gallery[:5]
+        )
     kept = [row for row in range(len(split)) if split.query_videos[row] in position]
-    evaluated = TripletSplit(*([values[i] for i in kept] for values in (
-        split.query_ids, split.query_videos, split.modifications, split.target_videos, split.valid_targets)))
+    evaluated = TripletSplit(
+        *(
+            [values[i] for i in kept]
+            for values in (
+                split.query_ids,
+                split.query_videos,
+                split.modifications,
+                split.target_videos,
+                split.valid_targets,
+            )
+        )
+    )
     index = RetrievalIndex(gallery_ids, np.asarray(video_embeds)[[position[g] for g in gallery_ids]])
     query_video = torch.from_numpy(np.asarray(video_embeds)[[position[v] for v in evaluated.query_videos]])
     text_features, text_rows = cache_text_features(model, processor, evaluated.modifications)
     queries = query_embeddings_by_method(model, query_video, text_features[text_rows])
     in_gallery = set(gallery_ids)
-    report = {"num_queries": len(evaluated), "skipped_queries": len(split) - len(evaluated),
-              "protocol": "unique", "gallery_size": len(index), "k_values": list(k_values), "results": {},
-              # Videos of the gallery without an embedding, and queries none of whose valid targets is left in
-              # the gallery (they count, with AP 0): both lower the scores, so they are reported.
-              "missing_gallery_videos": missing_gallery,
-              "queries_without_target_in_gallery": sum(
-                  not in_gallery.intersection(targets) for targets in evaluated.valid_targets)}
+    report = {
+        "num_queries": len(evaluated),
+        "skipped_queries": len(split) - len(evaluated),
+        "protocol": "unique",
+        "gallery_size": len(index),
+        "k_values": list(k_values),
+        "results": {},
+        # Videos of the gallery without an embedding, and queries none of whose valid targets is left in
+        # the gallery (they count, with AP 0): both lower the scores, so they are reported.
+        "missing_gallery_videos": missing_gallery,
+        "queries_without_target_in_gallery": sum(
+            not in_gallery.intersection(targets) for targets in evaluated.valid_targets
+        ),
+    }
     predictions = {}
     for method in methods:
         result = search_split(queries[method], index, evaluated, top_k=max(top_k, *k_values))
@@ -360,24 +421,40 @@ def evaluate_split(
     return report, predictions
 
 
-def _official_report(split: TripletSplit, evaluated: TripletSplit, position: dict[str, int], video_embeds: np.ndarray,
-                     queries: dict[str, torch.Tensor], methods: Sequence[str], k_values: Sequence[int]) -> dict:
+def _official_report(
+    split: TripletSplit,
+    evaluated: TripletSplit,
+    position: dict[str, int],
+    video_embeds: np.ndarray,
+    queries: dict[str, torch.Tensor],
+    methods: Sequence[str],
+    k_values: Sequence[int],
+) -> dict:
     """The official protocol's numbers: its gallery holds the `target_video` of every row of `split` (all rows, as
     the official test builds it before it looks at the queries), in row order, duplicates kept."""
     requested = official_gallery_ids(split.target_videos)
     gallery = [video for video in requested if video in position]
     missing = sorted({video for video in requested if video not in position})
     if missing:
-        logger.warning("official protocol: %d gallery videos have no embedding and are left out, e.g. %s",
-                       len(missing), missing[:5])
+        logger.warning(
+            "official protocol: %d gallery videos have no embedding and are left out, e.g. %s",
+            len(missing),
+            missing[:5],
+        )
     gallery_embeds = np.asarray(video_embeds)[[position[video] for video in gallery]]
     results = {}
     for method in methods:
-        ranked = official_rankings(queries[method], evaluated.query_videos, gallery, gallery_embeds,
-                                   top_k=max(50, *k_values))
+        ranked = official_rankings(
+            queries[method], evaluated.query_videos, gallery, gallery_embeds, top_k=max(50, *k_values)
+        )
         results[method] = score_official_rankings(ranked, evaluated, k_values)
-    return {"protocol": "official", "gallery_size": len(gallery), "distinct_gallery_videos": len(set(gallery)),
-            "missing_gallery_videos": missing, "results": results}
+    return {
+        "protocol": "official",
+        "gallery_size": len(gallery),
+        "distinct_gallery_videos": len(set(gallery)),
+        "missing_gallery_videos": missing,
+        "results": results,
+    }
 
 
 __all__ = [

@@ -212,7 +212,8 @@ class FaissSearcher:
             faiss.ParameterSpace().set_index_parameters(self.index, _format_parameters(parameters))
         except RuntimeError as error:
             raise ValueError(
-                f"FAISS cannot set {_format_parameters(parameters)!r} on a {self.factory!r} index ({_first_line(error)})"
+                f"FAISS cannot set {_format_parameters(parameters)!r} on a {self.factory!r} index "
+                f"({_first_line(error)})"
             ) from None
 
     @classmethod

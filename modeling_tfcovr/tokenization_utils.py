@@ -12,7 +12,9 @@ from .text_normalization import normalize_modification_text
 PAD, UNK, BOS, EOS = "[PAD]", "[UNK]", "[BOS]", "[EOS]"
 
 
-def build_word_level_tokenizer(texts: Iterable[str], min_frequency: int = 1, normalize: bool = True) -> PreTrainedTokenizerFast:
+def build_word_level_tokenizer(
+    texts: Iterable[str], min_frequency: int = 1, normalize: bool = True
+) -> PreTrainedTokenizerFast:
     """A word-level fast tokenizer over the words of `texts`.
 
     Ids: `[PAD]`=0, `[UNK]`=1, `[BOS]`=2, `[EOS]`=3, then words by frequency. Every encoding is

@@ -88,7 +88,10 @@ def dataset_videos(dataset, column: str = "video") -> list[DatasetVideo]:
     if not isinstance(feature, Video):
         raise TypeError(f"column {column!r} is a {type(feature).__name__}, not a datasets Video feature")
     raw = dataset.cast_column(column, Video(decode=False))[column]
-    return [DatasetVideo(value["path"], value["bytes"], feature) if value is not None else DatasetVideo(None) for value in raw]
+    return [
+        DatasetVideo(value["path"], value["bytes"], feature) if value is not None else DatasetVideo(None)
+        for value in raw
+    ]
 
 
 def video_name(video: object) -> str:
@@ -186,7 +189,9 @@ def _read_torchcodec(path: str, indices: Indices) -> np.ndarray:
     try:
         from torchcodec.decoders import VideoDecoder
     except ImportError as error:
-        raise ImportError("the torchcodec backend needs `pip install torchcodec` (and FFmpeg's shared libraries)") from error
+        raise ImportError(
+            "the torchcodec backend needs `pip install torchcodec` (and FFmpeg's shared libraries)"
+        ) from error
     try:
         decoder = VideoDecoder(path, dimension_order="NHWC", num_ffmpeg_threads=1, seek_mode="exact")
     except Exception as error:  # torchcodec raises RuntimeError or ValueError
@@ -300,8 +305,14 @@ def _checked(name: str, frames: np.ndarray, count: int) -> np.ndarray:
     return frames
 
 
-def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int = 16, crf: int = 18, preset: str = "veryfast",
-              deterministic: bool = True) -> None:
+def write_mp4(
+    path: str | os.PathLike,
+    frames: np.ndarray,
+    fps: int = 16,
+    crf: int = 18,
+    preset: str = "veryfast",
+    deterministic: bool = True,
+) -> None:
     """Writes uint8 frames (T, H, W, 3) RGB as an H.264 mp4 (yuv420p; H and W must be even).
 
     The file is written to a temporary name and renamed, so a killed job never leaves a
@@ -323,8 +334,9 @@ def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int = 16, crf: i
         _encode_mp4(av, tmp_path, frames, fps, crf, preset, deterministic)
 
 
-def _encode_mp4(av: Any, tmp_path: Path, frames: np.ndarray, fps: int, crf: int, preset: str,
-                deterministic: bool) -> None:
+def _encode_mp4(
+    av: Any, tmp_path: Path, frames: np.ndarray, fps: int, crf: int, preset: str, deterministic: bool
+) -> None:
     height, width = frames.shape[1:3]
     container = av.open(str(tmp_path), mode="w", format="mp4")
     try:
@@ -352,7 +364,9 @@ def resolve_video_path(video_root: str | os.PathLike, video_id: str, extension: 
     """
     video_id = str(video_id)
     if not video_id or video_id in {".", ".."} or "/" in video_id or "\\" in video_id or "\x00" in video_id:
-        raise UnsafePathError(f"video id {video_id!r} is not a plain file name; refusing to read outside {str(video_root)!r}")
+        raise UnsafePathError(
+            f"video id {video_id!r} is not a plain file name; refusing to read outside {str(video_root)!r}"
+        )
     if ".." in Path(video_id).parts or video_id.startswith(".."):
         raise UnsafePathError(f"video id {video_id!r} contains '..'; refusing to read outside {str(video_root)!r}")
     root = Path(video_root).resolve()
@@ -373,7 +387,9 @@ def resolve_relative_video_path(video_root: str | os.PathLike, relative_path: st
     """
     text = os.fspath(relative_path)
     if not text or "\x00" in text or os.path.isabs(text) or text.startswith(("/", "\\")):
-        raise UnsafePathError(f"video path {text!r} is not a relative path; refusing to read outside {str(video_root)!r}")
+        raise UnsafePathError(
+            f"video path {text!r} is not a relative path; refusing to read outside {str(video_root)!r}"
+        )
     if ".." in Path(text.replace("\\", "/")).parts:
         raise UnsafePathError(f"video path {text!r} contains '..'; refusing to read outside {str(video_root)!r}")
     root = Path(video_root).resolve()

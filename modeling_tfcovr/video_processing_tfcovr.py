@@ -304,8 +304,12 @@ class TFCoVRVideoProcessor(BaseVideoProcessor):
             if kwargs["do_center_crop"]:
                 stacked = self.center_crop(stacked, kwargs["crop_size"])
             pixels = self.rescale_and_normalize(
-                stacked, kwargs["do_rescale"], kwargs["rescale_factor"], kwargs["do_normalize"],
-                kwargs["image_mean"], kwargs["image_std"],
+                stacked,
+                kwargs["do_rescale"],
+                kwargs["rescale_factor"],
+                kwargs["do_normalize"],
+                kwargs["image_mean"],
+                kwargs["image_std"],
             )
             return BatchFeature(data={"pixel_values_videos": pixels}, tensor_type=return_tensors)
         output = super()._preprocess(videos, return_tensors=None, **kwargs)
@@ -452,9 +456,14 @@ def official_aim_video_processor(num_frames: int = 12, image_size: int = 224) ->
     embeddings were computed: decord, `num_frames` frames at [`official_aim_frame_indices`], every frame resized
     with PIL bicubic to `image_size x image_size` (a squash, no crop), `ToTensor` and CLIP's mean and std."""
     return TFCoVRVideoProcessor(
-        num_frames=num_frames, sampling_mode="official", resize_backend="pil", resample=PILImageResampling.BICUBIC,
-        size={"height": image_size, "width": image_size}, do_center_crop=False,
-        image_mean=list(OPENAI_CLIP_MEAN), image_std=list(OPENAI_CLIP_STD),
+        num_frames=num_frames,
+        sampling_mode="official",
+        resize_backend="pil",
+        resample=PILImageResampling.BICUBIC,
+        size={"height": image_size, "width": image_size},
+        do_center_crop=False,
+        image_mean=list(OPENAI_CLIP_MEAN),
+        image_std=list(OPENAI_CLIP_STD),
     )
 
 

@@ -10,15 +10,30 @@ import modeling_tfcovr as mt
 from modeling_tfcovr.video_io import write_mp4
 
 TINY_VISION = dict(
-    hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, image_size=32, patch_size=8, num_frames=4
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    image_size=32,
+    patch_size=8,
+    num_frames=4,
 )
 TINY_TEXT_WORDS = ["one more rotation", "reverse the direction", "with two rotations", "the same but on the beam"]
 
 
 def tiny_text_config(vocab_size: int) -> dict:
     return dict(
-        model_type="clip_text_model", hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4,
-        projection_dim=24, vocab_size=vocab_size, max_position_embeddings=32, bos_token_id=2, eos_token_id=3, pad_token_id=0,
+        model_type="clip_text_model",
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        projection_dim=24,
+        vocab_size=vocab_size,
+        max_position_embeddings=32,
+        bos_token_id=2,
+        eos_token_id=3,
+        pad_token_id=0,
     )
 
 
@@ -30,14 +45,20 @@ def tiny_tokenizer():
 @pytest.fixture
 def tiny_config(tiny_tokenizer) -> mt.TFCoVRConfig:
     return mt.TFCoVRConfig(
-        vision_config=TINY_VISION, text_config=tiny_text_config(len(tiny_tokenizer)), embed_dim=32,
-        combiner_projection_dim=48, combiner_hidden_dim=64, id2label={i: f"class_{i}" for i in range(5)},
+        vision_config=TINY_VISION,
+        text_config=tiny_text_config(len(tiny_tokenizer)),
+        embed_dim=32,
+        combiner_projection_dim=48,
+        combiner_hidden_dim=64,
+        id2label={i: f"class_{i}" for i in range(5)},
     )
 
 
 @pytest.fixture
 def tiny_processor(tiny_tokenizer) -> mt.TFCoVRProcessor:
-    video_processor = mt.TFCoVRVideoProcessor(num_frames=4, size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    video_processor = mt.TFCoVRVideoProcessor(
+        num_frames=4, size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    )
     return mt.TFCoVRProcessor(video_processor, tiny_tokenizer)
 
 

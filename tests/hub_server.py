@@ -50,8 +50,9 @@ class FakeHub:
     def commit(self, repo_type: str, repo_id: str, files: dict[str, bytes], branch: str = "main") -> str:
         """Commits `files` (path -> bytes; the whole tree) on `branch`; returns the 40-hex commit id."""
         repo = self.repos.setdefault((repo_type, repo_id), Repo())
-        digest = hashlib.sha1(repr((repo_type, repo_id, branch, sorted((p, git_blob_sha1(c)) for p, c in files.items())))
-                              .encode())
+        digest = hashlib.sha1(
+            repr((repo_type, repo_id, branch, sorted((p, git_blob_sha1(c)) for p, c in files.items()))).encode()
+        )
         commit = digest.hexdigest()
         repo.commits[commit] = dict(files)
         repo.refs[branch] = commit
@@ -127,8 +128,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.hub.requests.append(f"{method} {self.path}")
         repo = r"(?P<repo>[^/]+/[^/]+)"
         kind = r"(?P<kind>models|datasets|spaces)"
-        if method in ("GET", "HEAD") and (m := re.fullmatch(rf"/(?:(?P<prefix>datasets|spaces)/)?{repo}/resolve/"
-                                                            rf"(?P<rev>[^/]+)/(?P<file>.+)", path)):
+        if method in ("GET", "HEAD") and (
+            m := re.fullmatch(
+                rf"/(?:(?P<prefix>datasets|spaces)/)?{repo}/resolve/"
+                rf"(?P<rev>[^/]+)/(?P<file>.+)",
+                path,
+            )
+        ):
             repo_type = {"datasets": "dataset", "spaces": "space"}.get(m["prefix"], "model")
             return self._resolve(repo_type, m["repo"], unquote(m["rev"]), unquote(m["file"]), head=method == "HEAD")
         if method == "GET" and (m := re.fullmatch(rf"/api/{kind}/{repo}(?:/revision/(?P<rev>[^/]+))?", path)):
@@ -158,9 +164,19 @@ class _Handler(BaseHTTPRequestHandler):
         if repo is None:
             return
         files = repo.commits[commit]
-        self._json({"id": repo_id, "_id": repo_id, "sha": commit, "private": False, "disabled": False, "gated": False,
-                    "lastModified": "2026-01-01T00:00:00.000Z", "tags": [],
-                    "siblings": [{"rfilename": name} for name in sorted(files)]})
+        self._json(
+            {
+                "id": repo_id,
+                "_id": repo_id,
+                "sha": commit,
+                "private": False,
+                "disabled": False,
+                "gated": False,
+                "lastModified": "2026-01-01T00:00:00.000Z",
+                "tags": [],
+                "siblings": [{"rfilename": name} for name in sorted(files)],
+            }
+        )
 
     def _tree(self, repo_type: str, repo_id: str, revision: str, sub: str, recursive: bool) -> None:
         repo, commit = self._lookup(repo_type, repo_id, revision)
@@ -172,11 +188,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error("EntryNotFound", f"{sub} does not exist", commit)
         entries = []
         for folder in sorted(_folders(files)):
-            rest = folder[len(prefix):]
+            rest = folder[len(prefix) :]
             if folder.startswith(prefix) and rest and (recursive or "/" not in rest):
                 entries.append({"type": "directory", "path": folder, "oid": hashlib.sha1(folder.encode()).hexdigest()})
         for path, content in sorted(files.items()):
-            rest = path[len(prefix):]
+            rest = path[len(prefix) :]
             if path.startswith(prefix) and (recursive or "/" not in rest):
                 entries.append(_entry(path, content))
         self._json(entries)
@@ -204,8 +220,12 @@ class _Handler(BaseHTTPRequestHandler):
         if content is None:
             return self._error("EntryNotFound", f"{filename} does not exist at {revision}", commit, head=head)
         entry = _entry(filename, content)
-        headers = {"X-Repo-Commit": commit, "ETag": f'"{entry["oid"]}"', "Accept-Ranges": "bytes",
-                   "Content-Type": "application/octet-stream"}
+        headers = {
+            "X-Repo-Commit": commit,
+            "ETag": f'"{entry["oid"]}"',
+            "Accept-Ranges": "bytes",
+            "Content-Type": "application/octet-stream",
+        }
         if "lfs" in entry:  # the Hub names an LFS file by its sha256 and size in these headers
             headers["X-Linked-Etag"] = f'"{entry["lfs"]["oid"]}"'
             headers["X-Linked-Size"] = str(len(content))

@@ -28,11 +28,17 @@ def world(tmp_path_factory):
         paths.append(str(folder / f"clip{index}.mp4"))
         write_mp4(paths[-1], rng.integers(0, 255, size=(8, 32, 32, 3), dtype=np.uint8))
     tokenizer = mt.build_word_level_tokenizer(TINY_TEXT_WORDS)
-    config = mt.TFCoVRConfig(vision_config=TINY_VISION, text_config=tiny_text_config(len(tokenizer)), embed_dim=32,
-                             combiner_projection_dim=48, combiner_hidden_dim=64)
+    config = mt.TFCoVRConfig(
+        vision_config=TINY_VISION,
+        text_config=tiny_text_config(len(tokenizer)),
+        embed_dim=32,
+        combiner_projection_dim=48,
+        combiner_hidden_dim=64,
+    )
     torch.manual_seed(0)
-    video_processor = mt.TFCoVRVideoProcessor(num_frames=4, size={"shortest_edge": 32},
-                                              crop_size={"height": 32, "width": 32})
+    video_processor = mt.TFCoVRVideoProcessor(
+        num_frames=4, size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    )
     processor = mt.TFCoVRProcessor(video_processor, tokenizer)
     pipe = ComposedVideoRetrievalPipeline(model=mt.TFCoVRModel(config).eval(), processor=processor, task=TASK)
     return {"pipe": pipe, "paths": paths, "gallery": pipe.index(paths, progress=False), "processor": processor}
@@ -72,8 +78,9 @@ def test_processor_refuses_videos_and_texts_of_different_counts(world):
 def test_index_and_pipeline_name_a_wrong_query_or_top_k(world):
     with pytest.raises(ValueError, match="top_k must be a positive integer, got '3'"):
         world["pipe"](world["paths"][0], TEXT, gallery=world["gallery"], top_k="3")
-    with pytest.raises(DataFormatError, match="query embeddings have dimension 5 but the gallery's embeddings have "
-                                              "dimension 32"):
+    with pytest.raises(
+        DataFormatError, match="query embeddings have dimension 5 but the gallery's embeddings have dimension 32"
+    ):
         world["gallery"].search([[0.1] * 5])
     with pytest.raises(DataFormatError, match="query_embeds must be numeric"):
         world["gallery"].search("clip0")

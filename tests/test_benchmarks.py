@@ -103,9 +103,30 @@ def test_report_passes_only_when_every_check_passes():
 # Scripts at tiny sizes
 # ----------------------------------------------------------------------------------------------------------------------
 
-TINY_RETRIEVAL = ("--queries", "40", "--gallery", "3000", "--dim", "32", "--top-k", "10", "--repeats", "1",
-                  "--faiss-gallery", "4000", "--faiss-queries", "40", "--exact-queries", "20", "--nlist", "16",
-                  "--nprobe", "4", "--faiss-clusters", "20")
+TINY_RETRIEVAL = (
+    "--queries",
+    "40",
+    "--gallery",
+    "3000",
+    "--dim",
+    "32",
+    "--top-k",
+    "10",
+    "--repeats",
+    "1",
+    "--faiss-gallery",
+    "4000",
+    "--faiss-queries",
+    "40",
+    "--exact-queries",
+    "20",
+    "--nlist",
+    "16",
+    "--nprobe",
+    "4",
+    "--faiss-clusters",
+    "20",
+)
 
 
 def test_bench_retrieval(tmp_path):
@@ -137,9 +158,28 @@ def test_bench_retrieval_fails_when_rankings_differ(tmp_path, monkeypatch):
 
 
 def test_bench_ingest(tmp_path):
-    code, report = _run("ingest", tmp_path, "--synthetic-clips", "6", "--large-clips", "2", "--large-size",
-                        "64", "--large-frames", "12", "--num-frames", "4", "--batch-size", "2", "--workers", "0,1",
-                        "--repeats", "1", "--profile-clips", "2")
+    code, report = _run(
+        "ingest",
+        tmp_path,
+        "--synthetic-clips",
+        "6",
+        "--large-clips",
+        "2",
+        "--large-size",
+        "64",
+        "--large-frames",
+        "12",
+        "--num-frames",
+        "4",
+        "--batch-size",
+        "2",
+        "--workers",
+        "0,1",
+        "--repeats",
+        "1",
+        "--profile-clips",
+        "2",
+    )
     assert code == 0
     _assert_report(report, "ingest")
     rows = report["results"]["rows"]
@@ -148,15 +188,36 @@ def test_bench_ingest(tmp_path):
     assert set(report["results"]["breakdown"]) == {"synthetic", "64px"}
     assert "synthetic_workers1_ours_vs_raw" in report["targets"]
     backends = report["results"]["backends"]
-    assert [row["backend"] for row in backends[:4]] == ["decord", "torchcodec", "pyav", "datasets Video column (torchcodec)"]
+    assert [row["backend"] for row in backends[:4]] == [
+        "decord",
+        "torchcodec",
+        "pyav",
+        "datasets Video column (torchcodec)",
+    ]
     assert all(row["max_pixel_difference_to_decord"] == 0 and row["frames_per_s"] > 0 for row in backends)
     assert report["checks"]["64px_pyav_pixels_match_decord"]["passed"]
 
 
 def test_bench_train(tmp_path):
-    code, report = _run("train", tmp_path, "--quick", "--triplets", "600", "--unique-texts", "120",
-                        "--videos", "100", "--batch-size", "32", "--embed-dim", "32", "--steps", "1",
-                        "--official-steps", "1")
+    code, report = _run(
+        "train",
+        tmp_path,
+        "--quick",
+        "--triplets",
+        "600",
+        "--unique-texts",
+        "120",
+        "--videos",
+        "100",
+        "--batch-size",
+        "32",
+        "--embed-dim",
+        "32",
+        "--steps",
+        "1",
+        "--official-steps",
+        "1",
+    )
     assert code == 0
     _assert_report(report, "train")
     rows = {row["loop"]: row for row in report["results"]["rows"]}

@@ -30,7 +30,11 @@ def test_every_script_is_a_thin_call_of_its_registered_command():
     assert scripts == {command.script_name for command in COMMANDS.values()}
     for name, command in COMMANDS.items():
         tree = ast.parse((ROOT / "scripts" / command.script_name).read_text())
-        calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "run_command"]
+        calls = [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "run_command"
+        ]
         assert [ast.literal_eval(call.args[0]) for call in calls] == [name], command.script_name
         assert not [node for node in tree.body if isinstance(node, ast.FunctionDef | ast.ClassDef)]
         assert callable(load_command(name).main)
@@ -58,8 +62,9 @@ def test_tfcovr_command_help(name, capsys):
     assert main([name, "--help"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"usage: tfcovr {name} ") and "--help" in out
-    assert "_" not in " ".join(word for word in out.split() if word.startswith("--") and name not in ("train-classifier",
-                                                                                                  "train-retrieval"))
+    assert "_" not in " ".join(
+        word for word in out.split() if word.startswith("--") and name not in ("train-classifier", "train-retrieval")
+    )
 
 
 def test_an_alias_runs_its_command(monkeypatch, capsys):
@@ -81,8 +86,11 @@ def test_options_take_dashes_and_underscores():
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("rest", nargs="*")
     assert vars(parser.parse_args(["--output_dir", "a", "--top_k=3"])) == {"output_dir": "a", "top_k": 3, "rest": []}
-    assert vars(parser.parse_args(["--output-dir=a", "--", "--top_k"])) == {"output_dir": "a", "top_k": 5,
-                                                                               "rest": ["--top_k"]}
+    assert vars(parser.parse_args(["--output-dir=a", "--", "--top_k"])) == {
+        "output_dir": "a",
+        "top_k": 5,
+        "rest": ["--top_k"],
+    }
 
 
 def test_a_command_takes_an_underscore_option(tmp_path, capsys):
@@ -91,6 +99,11 @@ def test_a_command_takes_an_underscore_option(tmp_path, capsys):
 
 
 def test_the_console_module_runs_a_command():
-    result = subprocess.run([sys.executable, "-m", "modeling_tfcovr.commands", "build-synthetic", "--help"],
-                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "modeling_tfcovr.commands", "build-synthetic", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert result.returncode == 0 and result.stdout.startswith("usage: tfcovr build-synthetic"), result.stderr

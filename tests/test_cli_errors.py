@@ -26,8 +26,13 @@ def triplets(tmp_path_factory) -> Path:
     """A triplets folder with the synthetic gym's splits (train, val, test)."""
     folder = tmp_path_factory.mktemp("triplets")
     (folder / "data").mkdir()
-    row = {"query_id": ["q0"], "query_video": ["a"], "target_video": ["b"], "modification": ["turn more"],
-           "valid_targets": [["b"]]}
+    row = {
+        "query_id": ["q0"],
+        "query_video": ["a"],
+        "target_video": ["b"],
+        "modification": ["turn more"],
+        "valid_targets": [["b"]],
+    }
     for split in ("train", "val", "test"):
         pq.write_table(pa.table(row), folder / "data" / f"{split}.parquet")
     return folder
@@ -44,27 +49,86 @@ def _cases(tmp: Path, triplets: Path) -> list[tuple[str, list[str], list[str]]]:
         ("build-dataset", ["--csv-dir", str(missing), "--output", str(tmp / "out")], [str(missing)]),
         ("import-release", [str(missing), "--output", str(tmp / "out")], [str(missing)]),
         ("convert-embeddings", [str(missing), "--output", str(tmp / "e.parquet")], [str(missing)]),
-        ("prepare-finegym", ["--annotations", str(missing), "--videos", str(tmp), "--output", str(tmp / "c")],
-         [str(missing)]),
+        (
+            "prepare-finegym",
+            ["--annotations", str(missing), "--videos", str(tmp), "--output", str(tmp / "c")],
+            [str(missing)],
+        ),
         ("prepare-finediving", ["--frames", str(missing), "--output", str(tmp / "c")], [str(missing)]),
-        ("build-clips-dataset", ["--videos", str(tmp), "--output", str(tmp / "d"), "--split", "train"],
-         ["'train'", "SPLIT=FILE"]),
-        ("build-clips-dataset", ["--videos", str(missing), "--output", str(tmp / "d"), "--split", f"train={missing}"],
-         [str(missing)]),
+        (
+            "build-clips-dataset",
+            ["--videos", str(tmp), "--output", str(tmp / "d"), "--split", "train"],
+            ["'train'", "SPLIT=FILE"],
+        ),
+        (
+            "build-clips-dataset",
+            ["--videos", str(missing), "--output", str(tmp / "d"), "--split", f"train={missing}"],
+            [str(missing)],
+        ),
         ("train-classifier", ["--dataset_dir", str(missing), "--output_dir", str(tmp / "run")], [str(missing)]),
-        ("train-classifier", ["--dataset-dir", str(tmp), "--output-dir", str(tmp / "run"), "--adapter-init", "sideways"],
-         ["--adapter_init", "'sideways'"]),
-        ("evaluate", ["--model", str(missing), "--triplets", str(triplets), "--embeddings", "e.parquet", "--output-dir",
-                      str(tmp / "eval")], ["--model", str(missing)]),
-        ("extract-embeddings", ["--model", str(missing), "--videos", str(tmp), "--output", str(tmp / "o")],
-         [str(missing)]),
-        ("train-retrieval", ["--triplets", str(missing), "--embeddings", str(tmp / "e.parquet"), "--output-dir",
-                             str(tmp / "run")], [str(missing)]),
-        ("evaluate", ["--model", "ucf/no-such-model", "--triplets", str(triplets), "--split", "validation", "--embeddings",
-                      str(tmp / "e.parquet"), "--output-dir", str(tmp / "eval")],
-         ["'validation'", str(triplets), "train, val, test"]),
-        ("evaluate", ["--model", "ucf/no-such-model", "--triplets", str(triplets), "--split", "test", "--embeddings",
-                      str(tmp / "e.parquet"), "--output_dir", str(tmp / "eval"), "--k", "5,ten"], ["--k", "'5,ten'"]),
+        (
+            "train-classifier",
+            ["--dataset-dir", str(tmp), "--output-dir", str(tmp / "run"), "--adapter-init", "sideways"],
+            ["--adapter_init", "'sideways'"],
+        ),
+        (
+            "evaluate",
+            [
+                "--model",
+                str(missing),
+                "--triplets",
+                str(triplets),
+                "--embeddings",
+                "e.parquet",
+                "--output-dir",
+                str(tmp / "eval"),
+            ],
+            ["--model", str(missing)],
+        ),
+        (
+            "extract-embeddings",
+            ["--model", str(missing), "--videos", str(tmp), "--output", str(tmp / "o")],
+            [str(missing)],
+        ),
+        (
+            "train-retrieval",
+            ["--triplets", str(missing), "--embeddings", str(tmp / "e.parquet"), "--output-dir", str(tmp / "run")],
+            [str(missing)],
+        ),
+        (
+            "evaluate",
+            [
+                "--model",
+                "ucf/no-such-model",
+                "--triplets",
+                str(triplets),
+                "--split",
+                "validation",
+                "--embeddings",
+                str(tmp / "e.parquet"),
+                "--output-dir",
+                str(tmp / "eval"),
+            ],
+            ["'validation'", str(triplets), "train, val, test"],
+        ),
+        (
+            "evaluate",
+            [
+                "--model",
+                "ucf/no-such-model",
+                "--triplets",
+                str(triplets),
+                "--split",
+                "test",
+                "--embeddings",
+                str(tmp / "e.parquet"),
+                "--output_dir",
+                str(tmp / "eval"),
+                "--k",
+                "5,ten",
+            ],
+            ["--k", "'5,ten'"],
+        ),
         ("push-to-hub", [str(missing), "--repo-id", "ucf/x", "--dry-run"], [str(missing)]),
         ("push-to-hub", [str(tmp), "--repo-id", "ucf/x", "--repo-type", "space"], ["'space'", "model", "dataset"]),
         ("convert-aim", [str(missing), "--output", str(tmp / "aim")], [str(missing)]),
@@ -95,11 +159,34 @@ def test_a_mistake_ends_in_one_line_naming_the_input(index, tmp_path, triplets, 
 
 
 def test_the_tfcovr_program_reports_a_missing_split_in_one_line(tmp_path, triplets):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    result = subprocess.run([sys.executable, "-m", "modeling_tfcovr.commands", "evaluate", "--model", "m", "--triplets",
-                             str(triplets), "--split", "validation", "--embeddings", "e.parquet", "--output-dir",
-                             str(tmp_path / "eval")], capture_output=True, text=True, env=env, timeout=300)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "modeling_tfcovr.commands",
+            "evaluate",
+            "--model",
+            "m",
+            "--triplets",
+            str(triplets),
+            "--split",
+            "validation",
+            "--embeddings",
+            "e.parquet",
+            "--output-dir",
+            str(tmp_path / "eval"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode == 1
-    assert result.stderr == (f"error: DataFormatError: split 'validation' not found in {str(triplets)!r}; "
-                             "available: train, val, test\n")
+    assert result.stderr == (
+        f"error: DataFormatError: split 'validation' not found in {str(triplets)!r}; available: train, val, test\n"
+    )

@@ -70,8 +70,15 @@ def tiny_openai_clip(clip, vit: bool, seed: int = 0) -> torch.nn.Module:
     """OpenAI's CLIP model class, tiny, with every parameter (layer norms and biases too) random."""
     torch.manual_seed(seed)
     model = clip.model.CLIP(
-        embed_dim=EMBED, image_resolution=32, vision_layers=2 if vit else (1, 1, 1, 1), vision_width=64 if vit else 8,
-        vision_patch_size=8, context_length=CONTEXT, vocab_size=VOCAB, transformer_width=128, transformer_heads=2,
+        embed_dim=EMBED,
+        image_resolution=32,
+        vision_layers=2 if vit else (1, 1, 1, 1),
+        vision_width=64 if vit else 8,
+        vision_patch_size=8,
+        context_length=CONTEXT,
+        vocab_size=VOCAB,
+        transformer_width=128,
+        transformer_heads=2,
         transformer_layers=2,
     )
     with torch.no_grad():
@@ -128,7 +135,9 @@ def test_openai_resnet_clip_converts_its_text_tower(openai_clip, tmp_path):
     text_model = CLIPTextModelWithProjection.from_pretrained(tmp_path / "hf").eval()
     tokens = random_tokens(3, seed=2)
     with torch.no_grad():
-        torch.testing.assert_close(text_model(input_ids=tokens).text_embeds, reference.encode_text(tokens), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            text_model(input_ids=tokens).text_embeds, reference.encode_text(tokens), atol=1e-5, rtol=1e-5
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -138,7 +147,9 @@ def test_openai_resnet_clip_converts_its_text_tower(openai_clip, tmp_path):
 AIM_WIDTH, AIM_LAYERS, AIM_FRAMES, AIM_PATCH, AIM_IMAGE, AIM_CLASSES = 64, 2, 4, 8, 32, 5
 
 
-def random_aim_state_dict(prefix: str = "backbone.", head: str = "cls_head.fc_cls.", seed: int = 0) -> dict[str, torch.Tensor]:
+def random_aim_state_dict(
+    prefix: str = "backbone.", head: str = "cls_head.fc_cls.", seed: int = 0
+) -> dict[str, torch.Tensor]:
     """A state dict in AIM's naming with every tensor random (adapters and temporal embedding too)."""
     generator = torch.Generator().manual_seed(seed)
     width, hidden = AIM_WIDTH, AIM_WIDTH // 4
@@ -161,31 +172,37 @@ def random_aim_state_dict(prefix: str = "backbone.", head: str = "cls_head.fc_cl
     }
     for index in range(AIM_LAYERS):
         block = f"transformer.resblocks.{index}."
-        state.update({
-            f"{block}attn.in_proj_weight": rand(3 * width, width, std=width**-0.5),
-            f"{block}attn.in_proj_bias": rand(3 * width),
-            f"{block}attn.out_proj.weight": rand(width, width, std=width**-0.5),
-            f"{block}attn.out_proj.bias": rand(width),
-            f"{block}mlp.c_fc.weight": rand(4 * width, width, std=width**-0.5),
-            f"{block}mlp.c_fc.bias": rand(4 * width),
-            f"{block}mlp.c_proj.weight": rand(width, 4 * width, std=(4 * width) ** -0.5),
-            f"{block}mlp.c_proj.bias": rand(width),
-            **{f"{block}{k}": v for k, v in norm("ln_1").items()},
-            **{f"{block}{k}": v for k, v in norm("ln_2").items()},
-        })
+        state.update(
+            {
+                f"{block}attn.in_proj_weight": rand(3 * width, width, std=width**-0.5),
+                f"{block}attn.in_proj_bias": rand(3 * width),
+                f"{block}attn.out_proj.weight": rand(width, width, std=width**-0.5),
+                f"{block}attn.out_proj.bias": rand(width),
+                f"{block}mlp.c_fc.weight": rand(4 * width, width, std=width**-0.5),
+                f"{block}mlp.c_fc.bias": rand(4 * width),
+                f"{block}mlp.c_proj.weight": rand(width, 4 * width, std=(4 * width) ** -0.5),
+                f"{block}mlp.c_proj.bias": rand(width),
+                **{f"{block}{k}": v for k, v in norm("ln_1").items()},
+                **{f"{block}{k}": v for k, v in norm("ln_2").items()},
+            }
+        )
         for adapter in ("T_Adapter", "S_Adapter", "MLP_Adapter"):
-            state.update({
-                f"{block}{adapter}.D_fc1.weight": rand(hidden, width, std=width**-0.5),
-                f"{block}{adapter}.D_fc1.bias": rand(hidden),
-                f"{block}{adapter}.D_fc2.weight": rand(width, hidden, std=hidden**-0.5),
-                f"{block}{adapter}.D_fc2.bias": rand(width),
-            })
+            state.update(
+                {
+                    f"{block}{adapter}.D_fc1.weight": rand(hidden, width, std=width**-0.5),
+                    f"{block}{adapter}.D_fc1.bias": rand(hidden),
+                    f"{block}{adapter}.D_fc2.weight": rand(width, hidden, std=hidden**-0.5),
+                    f"{block}{adapter}.D_fc2.bias": rand(width),
+                }
+            )
     state = {f"{prefix}{key}": value for key, value in state.items()}
     state[f"{head}weight"], state[f"{head}bias"] = rand(AIM_CLASSES, width), rand(AIM_CLASSES)
     return state
 
 
-def reference_aim(state: dict, videos: torch.Tensor, prefix: str, head: str, heads: int) -> tuple[torch.Tensor, torch.Tensor]:
+def reference_aim(
+    state: dict, videos: torch.Tensor, prefix: str, head: str, heads: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """AIM in plain torch from the raw tensors: returns (video embedding, logits)."""
     batch, frames = videos.shape[:2]
     width = state[f"{prefix}conv1.weight"].shape[0]
@@ -213,11 +230,15 @@ def reference_aim(state: dict, videos: torch.Tensor, prefix: str, head: str, hea
         hidden = hidden * torch.sigmoid(1.702 * hidden)  # QuickGELU
         return hidden @ p(f"{block}mlp.c_proj.weight").T + p(f"{block}mlp.c_proj.bias")
 
-    patches = F.conv2d(videos.flatten(0, 1), p("conv1.weight"), stride=p("conv1.weight").shape[-1]).flatten(2).transpose(1, 2)
+    patches = (
+        F.conv2d(videos.flatten(0, 1), p("conv1.weight"), stride=p("conv1.weight").shape[-1]).flatten(2).transpose(1, 2)
+    )
     cls = p("class_embedding").expand(patches.shape[0], 1, width)
     x = torch.cat([cls, patches], dim=1) + p("positional_embedding")
     tokens = x.shape[1]
-    x = (x.view(batch, frames, tokens, width) + p("temporal_embedding")[:, :, None, :]).view(batch * frames, tokens, width)
+    x = (x.view(batch, frames, tokens, width) + p("temporal_embedding")[:, :, None, :]).view(
+        batch * frames, tokens, width
+    )
     x = layer_norm(x, "ln_pre")
     for index in range(AIM_LAYERS):
         block = f"transformer.resblocks.{index}."
@@ -246,12 +267,25 @@ def random_videos(batch: int = 2, seed: int = 3) -> torch.Tensor:
 def test_aim_checkpoint_equals_direct_computation(tmp_path, prefix, head, heads):
     state = random_aim_state_dict(prefix, head)
     torch.save({"meta": {"epoch": 30, "mmaction_version": "0.24.1"}, "state_dict": state}, tmp_path / "aim.pth")
-    args = [str(tmp_path / "aim.pth"), "--output", str(tmp_path / "hf"), "--num-heads", str(heads), "--mlp-adapter-scale", "0.5"]
+    args = [
+        str(tmp_path / "aim.pth"),
+        "--output",
+        str(tmp_path / "hf"),
+        "--num-heads",
+        str(heads),
+        "--mlp-adapter-scale",
+        "0.5",
+    ]
     assert load_command("convert-aim").main(args) == 0
 
     model = TFCoVRForVideoClassification.from_pretrained(tmp_path / "hf").eval()
     vision = model.config.vision_config
-    assert (vision.num_frames, vision.image_size, vision.patch_size, vision.num_attention_heads) == (AIM_FRAMES, AIM_IMAGE, AIM_PATCH, heads)
+    assert (vision.num_frames, vision.image_size, vision.patch_size, vision.num_attention_heads) == (
+        AIM_FRAMES,
+        AIM_IMAGE,
+        AIM_PATCH,
+        heads,
+    )
     assert model.config.num_labels == AIM_CLASSES
     videos = random_videos()
     expected_embedding, expected_logits = reference_aim(state, videos, prefix, head, heads)
@@ -261,7 +295,10 @@ def test_aim_checkpoint_equals_direct_computation(tmp_path, prefix, head, heads)
     torch.testing.assert_close(output.logits, expected_logits, atol=1e-4, rtol=1e-4)
     video_processor = AutoVideoProcessor.from_pretrained(tmp_path / "hf")
     assert (video_processor.num_frames, video_processor.size, video_processor.sampling_mode) == (
-        AIM_FRAMES, {"height": AIM_IMAGE, "width": AIM_IMAGE}, "official")  # the official AIM extraction
+        AIM_FRAMES,
+        {"height": AIM_IMAGE, "width": AIM_IMAGE},
+        "official",
+    )  # the official AIM extraction
 
 
 def test_aim_vision_only_from_safetensors(tmp_path):
@@ -269,7 +306,9 @@ def test_aim_vision_only_from_safetensors(tmp_path):
 
     state = random_aim_state_dict("", "fc_cls.", seed=5)
     save_file(state, tmp_path / "aim.safetensors")
-    model = convert_aim_checkpoint(tmp_path / "aim.safetensors", vision_only=True, num_attention_heads=1, mlp_adapter_scale=0.5)
+    model = convert_aim_checkpoint(
+        tmp_path / "aim.safetensors", vision_only=True, num_attention_heads=1, mlp_adapter_scale=0.5
+    )
     assert isinstance(model, TFCoVRVisionModel)
     videos = random_videos(seed=4)
     expected, _ = reference_aim(state, videos, "", "fc_cls.", heads=1)
@@ -324,7 +363,11 @@ def official_query(state: dict, video: torch.Tensor, text_features: torch.Tensor
 
     text = F.normalize(linear(text_features, "text_proj"), dim=-1)
     concatenated = torch.cat(
-        [F.relu(linear(text, "combiner.text_projection_layer")), F.relu(linear(video, "combiner.image_projection_layer"))], dim=-1
+        [
+            F.relu(linear(text, "combiner.text_projection_layer")),
+            F.relu(linear(video, "combiner.image_projection_layer")),
+        ],
+        dim=-1,
     )
     hidden = F.relu(linear(concatenated, "combiner.combiner_layer"))
     gate = torch.sigmoid(linear(F.relu(linear(concatenated, "combiner.dynamic_scalar.0")), "combiner.dynamic_scalar.3"))
@@ -345,8 +388,17 @@ def official_checkpoint(openai_clip, tmp_path_factory):
 
 def test_official_stage2_checkpoint_converts_through_the_script(official_checkpoint, tmp_path):
     official = official_checkpoint
-    args = [str(official["dir"] / "best_val.ckpt"), "--output", str(tmp_path / "tfcovr"), "--vision-checkpoint", str(official["dir"] / "aim.pth"), "--vision-num-heads", "2",
-            "--vision-adapter-scale", "0.5"]
+    args = [
+        str(official["dir"] / "best_val.ckpt"),
+        "--output",
+        str(tmp_path / "tfcovr"),
+        "--vision-checkpoint",
+        str(official["dir"] / "aim.pth"),
+        "--vision-num-heads",
+        "2",
+        "--vision-adapter-scale",
+        "0.5",
+    ]
     assert load_command("convert-checkpoint").main(args) == 0
     model = TFCoVRModel.from_pretrained(tmp_path / "tfcovr").eval()
     assert model.config.normalize_query_video is False
@@ -372,7 +424,15 @@ def test_official_stage2_checkpoint_converts_through_the_script(official_checkpo
 
 
 def test_official_stage2_without_video_encoder(official_checkpoint, caplog):
-    tiny_vision = dict(hidden_size=AIM_WIDTH, intermediate_size=128, num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=16, num_frames=2)
+    tiny_vision = dict(
+        hidden_size=AIM_WIDTH,
+        intermediate_size=128,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        image_size=32,
+        patch_size=16,
+        num_frames=2,
+    )
     with caplog.at_level("WARNING"):
         model = convert_tfcovr_checkpoint(official_checkpoint["dir"] / "best_val.ckpt", vision_config=tiny_vision)
     assert "precomputed AIM" in caplog.text
@@ -380,12 +440,18 @@ def test_official_stage2_without_video_encoder(official_checkpoint, caplog):
     text_features = torch.randn(2, EMBED, generator=torch.Generator().manual_seed(10))
     with torch.no_grad():
         got = model.get_query_features(query_video_embeds=video, text_embeds=text_features)
-    torch.testing.assert_close(got, official_query(official_checkpoint["state"], video, text_features), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        got, official_query(official_checkpoint["state"], video, text_features), atol=1e-5, rtol=1e-5
+    )
 
 
 def test_official_stage2_with_a_converted_stage1_folder(official_checkpoint, tmp_path):
-    convert_aim_checkpoint(official_checkpoint["dir"] / "aim.pth", tmp_path / "stage1", num_attention_heads=2, mlp_adapter_scale=0.5)
-    model = convert_tfcovr_checkpoint(official_checkpoint["dir"] / "best_val.ckpt", vision_checkpoint=tmp_path / "stage1")
+    convert_aim_checkpoint(
+        official_checkpoint["dir"] / "aim.pth", tmp_path / "stage1", num_attention_heads=2, mlp_adapter_scale=0.5
+    )
+    model = convert_tfcovr_checkpoint(
+        official_checkpoint["dir"] / "best_val.ckpt", vision_checkpoint=tmp_path / "stage1"
+    )
     assert model.config.vision_config.num_attention_heads == 2
     videos = random_videos(seed=12)
     expected, _ = reference_aim(official_checkpoint["aim_state"], videos, "backbone.", "cls_head.fc_cls.", heads=2)
@@ -410,16 +476,42 @@ def test_stage2_folder_gets_a_processor_with_the_clip_tokenizer(tmp_path):
     from modeling_tfcovr.publishing import plan_upload
 
     config = TFCoVRConfig(
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, image_size=32, patch_size=8, num_frames=4),
-        text_config=dict(model_type="clip_text_model", hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4,
-                         projection_dim=24, vocab_size=49408, max_position_embeddings=77, bos_token_id=49406, eos_token_id=49407, pad_token_id=0),
-        embed_dim=32, combiner_projection_dim=48, combiner_hidden_dim=64,
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=4,
+            image_size=32,
+            patch_size=8,
+            num_frames=4,
+        ),
+        text_config=dict(
+            model_type="clip_text_model",
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=4,
+            projection_dim=24,
+            vocab_size=49408,
+            max_position_embeddings=77,
+            bos_token_id=49406,
+            eos_token_id=49407,
+            pad_token_id=0,
+        ),
+        embed_dim=32,
+        combiner_projection_dim=48,
+        combiner_hidden_dim=64,
     )
     _save_converted(TFCoVRModel(config), tmp_path, "best_val.ckpt", None, save_processor=True)
     processor = AutoProcessor.from_pretrained(tmp_path)
     saved = json.loads((tmp_path / "config.json").read_text())
-    assert saved["custom_pipelines"]["composed-video-retrieval"]["impl"] == "pipeline_tfcovr.ComposedVideoRetrievalPipeline"
-    assert "Converted from the official TF-CoVR stage-2 checkpoint `best_val.ckpt`" in (tmp_path / "README.md").read_text()
+    assert (
+        saved["custom_pipelines"]["composed-video-retrieval"]["impl"]
+        == "pipeline_tfcovr.ComposedVideoRetrievalPipeline"
+    )
+    assert (
+        "Converted from the official TF-CoVR stage-2 checkpoint `best_val.ckpt`" in (tmp_path / "README.md").read_text()
+    )
     assert "pipeline_tfcovr.py" in [name for name, _ in plan_upload(tmp_path, "ucf/tfcovr-base").files]
     assert processor.video_processor.num_frames == 4
     ids = processor(text=["Show it with 2.5 turns instead of 1.5!"])["input_ids"][0].tolist()
@@ -497,8 +589,22 @@ def test_checkpoint_needing_unpickling_is_refused_without_opt_in(tmp_path):
     script = load_command("convert-aim")
     assert script.main([str(path), "--output", str(tmp_path / "refused")]) == 2
     assert not (tmp_path / "refused").exists()
-    assert script.main([str(path), "--output", str(tmp_path / "trusted"), "--trust-pickle", "--vision-only",
-                        "--num-heads", "1", "--adapter-scale", "0.5"]) == 0
+    assert (
+        script.main(
+            [
+                str(path),
+                "--output",
+                str(tmp_path / "trusted"),
+                "--trust-pickle",
+                "--vision-only",
+                "--num-heads",
+                "1",
+                "--adapter-scale",
+                "0.5",
+            ]
+        )
+        == 0
+    )
     assert isinstance(TFCoVRVisionModel.from_pretrained(tmp_path / "trusted"), TFCoVRVisionModel)
 
 
@@ -527,17 +633,32 @@ def test_trusted_checkpoint_with_classes_of_code_not_installed(official_checkpoi
     module.CosineSchedule = CosineSchedule
     sys.modules[module.__name__] = module
     try:
-        torch.save({"epoch": 4, "model": official_checkpoint["state"], "scheduler": CosineSchedule(1e-5)}, tmp_path / "fabric.ckpt")
+        torch.save(
+            {"epoch": 4, "model": official_checkpoint["state"], "scheduler": CosineSchedule(1e-5)},
+            tmp_path / "fabric.ckpt",
+        )
     finally:
         del sys.modules[module.__name__]
 
     script = load_command("convert-checkpoint")
-    tiny_vision = '{"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 32, "patch_size": 16, "num_frames": 2}'
-    args = [str(tmp_path / "fabric.ckpt"), "--output", str(tmp_path / "out"), "--vision-config", tiny_vision, "--no-processor"]
+    tiny_vision = (
+        '{"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 2, '
+        '"image_size": 32, "patch_size": 16, "num_frames": 2}'
+    )
+    args = [
+        str(tmp_path / "fabric.ckpt"),
+        "--output",
+        str(tmp_path / "out"),
+        "--vision-config",
+        tiny_vision,
+        "--no-processor",
+    ]
     assert script.main(args) == 2
     assert script.main([*args, "--trust-pickle"]) == 0
     checkpoint = load_checkpoint(tmp_path / "fabric.ckpt", trust_pickle=True)
-    assert isinstance(checkpoint["scheduler"], PlaceholderObject) and checkpoint["scheduler"].pickled_state == {"lr": 1e-5}
+    assert isinstance(checkpoint["scheduler"], PlaceholderObject) and checkpoint["scheduler"].pickled_state == {
+        "lr": 1e-5
+    }
     assert TFCoVRModel.from_pretrained(tmp_path / "out").config.normalize_query_video is False
 
 
@@ -550,9 +671,25 @@ def test_trusted_checkpoint_with_classes_of_code_not_installed(official_checkpoi
 def tiny_clip_model() -> CLIPModel:
     torch.manual_seed(0)
     config = CLIPConfig(
-        text_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, vocab_size=50,
-                         max_position_embeddings=16, bos_token_id=48, eos_token_id=49, pad_token_id=0),
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, image_size=32, patch_size=8),
+        text_config=dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=4,
+            vocab_size=50,
+            max_position_embeddings=16,
+            bos_token_id=48,
+            eos_token_id=49,
+            pad_token_id=0,
+        ),
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=4,
+            image_size=32,
+            patch_size=8,
+        ),
         projection_dim=24,
     )
     return CLIPModel(config).eval()
@@ -564,17 +701,32 @@ def test_zero_shot_features_equal_direct_computation(tiny_clip_model):
     input_ids = torch.tensor([[48, 5, 6, 7, 49, 0], [48, 9, 49, 0, 0, 0]])
     attention_mask = (torch.arange(6) <= torch.tensor([[4], [2]])).long()
     with torch.no_grad():
-        frame_features = torch.stack([
-            torch.stack([model.visual_projection(model.vision_model(pixel_values=frame[None]).pooler_output)[0] for frame in video])
-            for video in videos
-        ])
+        frame_features = torch.stack(
+            [
+                torch.stack(
+                    [
+                        model.visual_projection(model.vision_model(pixel_values=frame[None]).pooler_output)[0]
+                        for frame in video
+                    ]
+                )
+                for video in videos
+            ]
+        )
         video_direct = F.normalize(F.normalize(frame_features, dim=-1).mean(dim=1), dim=-1)
-        text_direct = F.normalize(model.text_projection(model.text_model(input_ids=input_ids, attention_mask=attention_mask).pooler_output), dim=-1)
+        text_direct = F.normalize(
+            model.text_projection(model.text_model(input_ids=input_ids, attention_mask=attention_mask).pooler_output),
+            dim=-1,
+        )
 
         video = zero_shot_video_features(model, videos, frame_batch_size=4)
-        queries = {mode: zero_shot_query_features(model, videos, input_ids, attention_mask, mode=mode) for mode in ("sum", "avg", "text", "video")}
+        queries = {
+            mode: zero_shot_query_features(model, videos, input_ids, attention_mask, mode=mode)
+            for mode in ("sum", "avg", "text", "video")
+        }
         composer = ZeroShotCLIPComposer(model, mode="avg")
-        composed = composer.get_query_features(pixel_values_videos=videos, input_ids=input_ids, attention_mask=attention_mask)
+        composed = composer.get_query_features(
+            pixel_values_videos=videos, input_ids=input_ids, attention_mask=attention_mask
+        )
         from_features = composer.get_query_features(query_video_embeds=video_direct, text_embeds=text_direct)
 
     torch.testing.assert_close(video, video_direct, atol=1e-5, rtol=1e-5)

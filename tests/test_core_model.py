@@ -80,8 +80,12 @@ def test_stage1_default_trains_only_adapters_temporal_embedding_post_layernorm_a
     with_grad = _parameters_with_gradients(model, output.loss)
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     expected = {
-        name for name, _ in model.named_parameters()
-        if "_adapter." in name or name.endswith("temporal_embedding") or "post_layernorm" in name or name.startswith("classifier")
+        name
+        for name, _ in model.named_parameters()
+        if "_adapter." in name
+        or name.endswith("temporal_embedding")
+        or "post_layernorm" in name
+        or name.startswith("classifier")
     }
     assert trainable == expected
     assert with_grad == expected
@@ -103,7 +107,9 @@ def test_stage2_default_trains_only_text_projection_and_combiner(tiny_config, ti
     model.train()
     inputs = tiny_processor(text=["one more rotation", "reverse the direction"])
     output = model(
-        pixel_values_videos=torch.randn(2, 4, 3, 32, 32), **inputs, target_pixel_values_videos=torch.randn(2, 4, 3, 32, 32)
+        pixel_values_videos=torch.randn(2, 4, 3, 32, 32),
+        **inputs,
+        target_pixel_values_videos=torch.randn(2, 4, 3, 32, 32),
     )
     with_grad = _parameters_with_gradients(model, output.loss)
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
@@ -212,7 +218,9 @@ def test_trust_remote_code_loads_without_the_package(tmp_path, tiny_config, tiny
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     assert config["auto_map"]["AutoModel"] == "modeling_tfcovr.TFCoVRModel"
 
-    inputs = tiny_processor(videos=[brightness_video, brightness_video], text=["one more rotation", "With 2 rotations!"])
+    inputs = tiny_processor(
+        videos=[brightness_video, brightness_video], text=["one more rotation", "With 2 rotations!"]
+    )
     with torch.no_grad():
         expected = model(**inputs, target_pixel_values_videos=inputs["pixel_values_videos"]).logits_per_query
     # In-process Auto loading too.
@@ -221,7 +229,10 @@ def test_trust_remote_code_loads_without_the_package(tmp_path, tiny_config, tiny
 
     result = subprocess.run(
         [sys.executable, "-c", REMOTE_CODE_SCRIPT, str(tmp_path / "model"), str(brightness_video)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     remote = json.loads(result.stdout.strip().splitlines()[-1])
@@ -251,7 +262,6 @@ def test_conv_stem_and_random_adapter_init_for_models_trained_from_scratch():
     assert mt.TFCoVRVisionModel(mt.TFCoVRVisionConfig(**TINY_VISION)).embeddings.conv_stem is None
 
 
-
 def test_temporal_convolution_of_the_stem_mixes_neighbouring_frames_only():
     """conv_stem_temporal_kernel=3: the stem's maps of frame t become x_t + GELU(w_-1 x_(t-1) + w_0 x_t + w_1 x_(t+1)
     + b), zero-padded at the clip's ends, computed here independently with einsum."""
@@ -265,19 +275,26 @@ def test_temporal_convolution_of_the_stem_mixes_neighbouring_frames_only():
         mixed = temporal(maps.flatten(0, 1), num_frames=4).view(2, 4, 16, 8, 8)
         weight, bias = temporal.conv.weight[:, :, :, 0, 0], temporal.conv.bias  # (out, in, offset)
         padded = F.pad(maps, (0, 0, 0, 0, 0, 0, 1, 1))  # one zero frame before and after each clip
-        expected = maps + F.gelu(sum(torch.einsum("oi,btihw->btohw", weight[:, :, k], padded[:, k:k + 4]) for k in range(3))
-                                 + bias[None, None, :, None, None])
+        expected = maps + F.gelu(
+            sum(torch.einsum("oi,btihw->btohw", weight[:, :, k], padded[:, k : k + 4]) for k in range(3))
+            + bias[None, None, :, None, None]
+        )
         torch.testing.assert_close(mixed, expected, atol=1e-5, rtol=1e-5)
         # so frame order matters even with AIM's adapters and temporal embedding at zero
         assert (model(videos).pooler_output - model(videos.flip(1)).pooler_output).abs().max() > 1e-4
         # a clip of one frame (the single-frame variant) has no neighbours: only the middle tap acts
         one_frame = maps[:, 0]
-        torch.testing.assert_close(temporal(one_frame, num_frames=1), one_frame + F.gelu(
-            torch.einsum("oi,bihw->bohw", weight[:, :, 1], one_frame) + bias[None, :, None, None]), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            temporal(one_frame, num_frames=1),
+            one_frame + F.gelu(torch.einsum("oi,bihw->bohw", weight[:, :, 1], one_frame) + bias[None, :, None, None]),
+            atol=1e-5,
+            rtol=1e-5,
+        )
     with pytest.raises(ValueError, match="needs a conv stem"):
         mt.TFCoVRVisionConfig(**TINY_VISION, conv_stem_temporal_kernel=3)  # the field of earlier versions
     with pytest.raises(ValueError, match="odd"):
         mt.TFCoVRVisionConfig(**TINY_VISION, conv_stem={"channels": [8, 16], "temporal_kernel": 2})
+
 
 def test_bert_style_text_encoder_is_mean_pooled_over_the_attention_mask(tmp_path, tiny_tokenizer):
     """`text_config` accepts any transformers text encoder; non-CLIP encoders give the masked mean of their last
@@ -285,16 +302,32 @@ def test_bert_style_text_encoder_is_mean_pooled_over_the_attention_mask(tmp_path
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(0)
-    bert = BertModel(BertConfig(vocab_size=len(tiny_tokenizer), hidden_size=24, num_hidden_layers=1, num_attention_heads=2,
-                                intermediate_size=48, max_position_embeddings=32), add_pooling_layer=False).eval()
+    bert = BertModel(
+        BertConfig(
+            vocab_size=len(tiny_tokenizer),
+            hidden_size=24,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=48,
+            max_position_embeddings=32,
+        ),
+        add_pooling_layer=False,
+    ).eval()
     bert.save_pretrained(tmp_path / "bert")
-    config = mt.TFCoVRConfig(vision_config=TINY_VISION, text_config=dict(model_type="bert", vocab_size=8), embed_dim=32,
-                             combiner_projection_dim=48, combiner_hidden_dim=64)
+    config = mt.TFCoVRConfig(
+        vision_config=TINY_VISION,
+        text_config=dict(model_type="bert", vocab_size=8),
+        embed_dim=32,
+        combiner_projection_dim=48,
+        combiner_hidden_dim=64,
+    )
     model = mt.TFCoVRModel.from_pretrained_encoders(config, text_path=tmp_path / "bert").eval()
     set_trainable(model, vision_encoder=False)  # as stage-2 training does
     assert model.config.text_embed_dim == 24 and not any(p.requires_grad for p in model.text_model.parameters())
 
-    batch = tiny_tokenizer(["one more rotation", "reverse the direction on the beam"], padding=True, return_tensors="pt")
+    batch = tiny_tokenizer(
+        ["one more rotation", "reverse the direction on the beam"], padding=True, return_tensors="pt"
+    )
     assert (batch["attention_mask"] == 0).any()  # the shorter text is padded: the mask matters
     with torch.no_grad():
         features = model.encode_text(batch["input_ids"], batch["attention_mask"])

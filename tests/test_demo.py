@@ -18,8 +18,13 @@ TFCOVR = [sys.executable, "-m", "modeling_tfcovr.commands"]  # the `tfcovr` prog
 
 @pytest.mark.slow
 def test_quick_demo_writes_the_report(tmp_path):
-    result = subprocess.run([*TFCOVR, "demo", "--quick", "--output-dir", str(tmp_path)],
-                            capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = subprocess.run(
+        [*TFCOVR, "demo", "--quick", "--output-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     assert "| tfcovr |" in result.stdout and "| tfcovr_single_frame |" in result.stdout
     # console: no bar per load/save, no dictionaries of logged values, every stage header once

@@ -33,14 +33,22 @@ from .hub_server import FakeHub, HubServer
 ROOT = Path(__file__).resolve().parents[1]
 MODEL, STAGE1, TEXT = "tfcovr-test/tfcovr-tiny", "tfcovr-test/aim-stage1", "tfcovr-test/clip-text"
 GYM, GALLERY, METRIC = "tfcovr-test/synthetic-gym", "tfcovr-test/gallery", "tfcovr-test/tfcovr_map"
-STAGE1_VISION = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=2, image_size=32,
-                     patch_size=16, num_frames=2)
+STAGE1_VISION = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    image_size=32,
+    patch_size=16,
+    num_frames=2,
+)
 
 
 def fingerprint(module: torch.nn.Module) -> float:
     """A number that changes with any weight: the float64 sum of every tensor's values times its position."""
-    return float(sum((index + 1) * value.double().sum() for index, (_, value) in
-                     enumerate(sorted(module.state_dict().items()))))
+    return float(
+        sum((index + 1) * value.double().sum() for index, (_, value) in enumerate(sorted(module.state_dict().items())))
+    )
 
 
 # The loads, run in a subprocess; the same script online (filling the cache) and offline (from it alone).
@@ -96,8 +104,10 @@ LOADS = textwrap.dedent(
     def columns(dataset_dict, *names):
         return {split: sum((list(dataset_dict[split][name]) for name in names), []) for split in sorted(dataset_dict)}
 
-    out["load_hub_dataset_triplets"] = columns(mt.load_hub_dataset(spec["gym"], revision=rev), "query_id", "modification")
-    out["load_hub_dataset_clips"] = columns(mt.load_hub_dataset(spec["gym"], "clips", revision=rev), "video_id", "label")
+    triplets = mt.load_hub_dataset(spec["gym"], revision=rev)
+    out["load_hub_dataset_triplets"] = columns(triplets, "query_id", "modification")
+    clips = mt.load_hub_dataset(spec["gym"], "clips", revision=rev)
+    out["load_hub_dataset_clips"] = columns(clips, "video_id", "label")
     if spec["online"]:  # offline, datasets' own fallback takes its newest prepared copy, whatever the revision
         out["load_dataset_triplets"] = columns(load_dataset(spec["gym"], revision=rev), "query_id", "modification")
         out["load_dataset_clips"] = columns(load_dataset(spec["gym"], "clips", revision=rev), "video_id", "label")
@@ -123,8 +133,9 @@ LOADS = textwrap.dedent(
     out["evaluate"] = json.loads((work / "eval" / "metrics.json").read_text())["results"]
     if spec.get("official_checkpoint"):
         from modeling_tfcovr.commands import convert_tfcovr_checkpoint as convert_cmd
-        assert convert_cmd.main([spec["official_checkpoint"], "--output", str(work / "converted"), "--vision-checkpoint",
-                                 spec["stage1"], "--vision-revision", rev, "--no-processor"]) == 0
+        arguments = [spec["official_checkpoint"], "--output", str(work / "converted"), "--vision-checkpoint",
+                     spec["stage1"], "--vision-revision", rev, "--no-processor"]
+        assert convert_cmd.main(arguments) == 0
         converted = mt.TFCoVRModel.from_pretrained(work / "converted")
         out["convert_vision_checkpoint"] = fingerprint(converted.vision_model)
     print("RESULT " + json.dumps(out))
@@ -166,21 +177,28 @@ REMOTE = textwrap.dedent(
 
 
 def _run(script: str, spec: dict, env: dict, cwd: Path) -> dict:
-    result = subprocess.run([sys.executable, "-c", script, json.dumps(spec)], capture_output=True, text=True, cwd=cwd,
-                            env=env, timeout=900)
+    result = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(spec)], capture_output=True, text=True, cwd=cwd, env=env, timeout=900
+    )
     assert result.returncode == 0, result.stderr[-6000:]
     return json.loads(next(line for line in result.stdout.splitlines()[::-1] if line.startswith("RESULT "))[7:])
 
 
 def _tiny_model(seed: int) -> tuple[mt.TFCoVRModel, mt.TFCoVRProcessor]:
     tokenizer = mt.build_word_level_tokenizer(TINY_TEXT_WORDS)
-    config = mt.TFCoVRConfig(vision_config=TINY_VISION, text_config=tiny_text_config(len(tokenizer)), embed_dim=32,
-                             combiner_projection_dim=48, combiner_hidden_dim=64)
+    config = mt.TFCoVRConfig(
+        vision_config=TINY_VISION,
+        text_config=tiny_text_config(len(tokenizer)),
+        embed_dim=32,
+        combiner_projection_dim=48,
+        combiner_hidden_dim=64,
+    )
     torch.manual_seed(seed)
     model = mt.TFCoVRModel(config).eval()
     randomize_aim_parameters(model, seed=seed)
-    video_processor = mt.TFCoVRVideoProcessor(num_frames=4, size={"shortest_edge": 32},
-                                              crop_size={"height": 32, "width": 32})
+    video_processor = mt.TFCoVRVideoProcessor(
+        num_frames=4, size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    )
     return model, mt.TFCoVRProcessor(video_processor, tokenizer)
 
 
@@ -223,8 +241,9 @@ def hub_world(tmp_path_factory):
 
     tokenizer = mt.build_word_level_tokenizer(TINY_TEXT_WORDS)
     torch.manual_seed(5)
-    text_encoder = CLIPTextModelWithProjection(CLIPTextConfig(**{k: v for k, v in tiny_text_config(len(tokenizer)).items()
-                                                                 if k != "model_type"}))
+    text_encoder = CLIPTextModelWithProjection(
+        CLIPTextConfig(**{k: v for k, v in tiny_text_config(len(tokenizer)).items() if k != "model_type"})
+    )
     text_encoder.save_pretrained(root / "text")
     tokenizer.save_pretrained(root / "text")
     hub.commit_folder("model", TEXT, root / "text")
@@ -239,37 +258,55 @@ def hub_world(tmp_path_factory):
         values["model"] = fingerprint(model)
 
         torch.manual_seed(10 + seed)
-        stage1 = mt.TFCoVRForVideoClassification(mt.TFCoVRConfig(vision_config=STAGE1_VISION, embed_dim=64,
-                                                                  id2label={0: "x", 1: "y", 2: "z"}))
+        stage1 = mt.TFCoVRForVideoClassification(
+            mt.TFCoVRConfig(vision_config=STAGE1_VISION, embed_dim=64, id2label={0: "x", 1: "y", 2: "z"})
+        )
         randomize_aim_parameters(stage1, seed=10 + seed)
         stage1.save_pretrained(root / branch / "stage1")
-        mt.TFCoVRVideoProcessor(num_frames=2, size={"shortest_edge": 32},
-                                crop_size={"height": 32, "width": 32}).save_pretrained(root / branch / "stage1")
+        mt.TFCoVRVideoProcessor(
+            num_frames=2, size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+        ).save_pretrained(root / branch / "stage1")
         hub.commit_folder("model", STAGE1, root / branch / "stage1", branch)
         values["stage1_vision"] = fingerprint(stage1.vision_model)
         values["stage1_classifier"] = fingerprint(stage1)
         with torch.no_grad():
-            pixels = mt.TFCoVRVideoProcessor(num_frames=2, size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})(
-                [str(videos / f"{n}.mp4") for n in ("a", "b", "c", "query")])["pixel_values_videos"]
+            pixels = mt.TFCoVRVideoProcessor(
+                num_frames=2, size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+            )([str(videos / f"{n}.mp4") for n in ("a", "b", "c", "query")])["pixel_values_videos"]
             values["extract_sum"] = float(stage1.vision_model(pixels).pooler_output.double().sum())
 
-        small = SyntheticConfig(apparatus=("floor", "beam"), rotations=(1.0, 2.0), elements=("turn",), directions=("cw",),
-                                train_clips_per_label=1, val_clips_per_label=1, test_clips_per_label=2)
+        small = SyntheticConfig(
+            apparatus=("floor", "beam"),
+            rotations=(1.0, 2.0),
+            elements=("turn",),
+            directions=("cw",),
+            train_clips_per_label=1,
+            val_clips_per_label=1,
+            test_clips_per_label=2,
+        )
         build_synthetic_benchmark(root / branch / "gym", seed=seed, config=small)
         hub.commit_folder("dataset", GYM, root / branch / "gym", branch)
         import pyarrow.parquet as pq
 
-        values["triplets"] = {split: pq.read_table(root / branch / "gym" / "data" / f"{split}.parquet").to_pydict()
-                              for split in ("test", "train", "val")}
-        values["clips"] = {split: pq.read_table(root / branch / "gym" / "clips" / f"{split}.parquet").to_pydict()
-                           for split in ("test", "train", "val")}
+        values["triplets"] = {
+            split: pq.read_table(root / branch / "gym" / "data" / f"{split}.parquet").to_pydict()
+            for split in ("test", "train", "val")
+        }
+        values["clips"] = {
+            split: pq.read_table(root / branch / "gym" / "clips" / f"{split}.parquet").to_pydict()
+            for split in ("test", "train", "val")
+        }
 
-        gallery = mt.RetrievalIndex([f"{branch}-{i}" for i in range(5)], rng.normal(size=(5, 8)),
-                                    paths=[f"{branch}/{i}.mp4" for i in range(5)])
+        gallery = mt.RetrievalIndex(
+            [f"{branch}-{i}" for i in range(5)], rng.normal(size=(5, 8)), paths=[f"{branch}/{i}.mp4" for i in range(5)]
+        )
         gallery.save_pretrained(root / branch / "gallery", repo_id=GALLERY)
         hub.commit_folder("dataset", GALLERY, root / branch / "gallery", branch)
-        values["gallery"] = {"ids": list(gallery.video_ids), "paths": list(gallery.paths),
-                             "sum": float(np.asarray(gallery.embeddings, dtype=np.float64).sum())}
+        values["gallery"] = {
+            "ids": list(gallery.video_ids),
+            "paths": list(gallery.paths),
+            "sum": float(np.asarray(gallery.embeddings, dtype=np.float64).sum()),
+        }
 
         metric_files = {p.name: p.read_bytes() for p in Path(mt.METRIC_PATH).iterdir() if p.is_file()}
         if branch == "main":  # another default K on main: the K values computed tell which revision was loaded
@@ -278,14 +315,25 @@ def hub_world(tmp_path_factory):
             metric_files["tfcovr_map.py"] = script.replace("= (5, 10, 25, 50)", "= (1, 2)").encode()
         hub.commit("space", METRIC, metric_files, branch)
     official = _official_checkpoint(root)
-    return {"hub": hub, "expected": expected, "root": root, "videos": videos, "text_fingerprint": text_fingerprint,
-            "official_checkpoint": official}
+    return {
+        "hub": hub,
+        "expected": expected,
+        "root": root,
+        "videos": videos,
+        "text_fingerprint": text_fingerprint,
+        "official_checkpoint": official,
+    }
 
 
 def _environment(home: Path, endpoint: str | None, importable: bool = True) -> dict:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "HUGGINGFACE_"))}
-    env.update(HF_HOME=str(home), HF_HUB_DISABLE_TELEMETRY="1", HF_DATASETS_CACHE=str(home / "datasets"),
-               HF_HUB_DISABLE_PROGRESS_BARS="1", TOKENIZERS_PARALLELISM="false")
+    env.update(
+        HF_HOME=str(home),
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_DATASETS_CACHE=str(home / "datasets"),
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
     env["PYTHONPATH"] = str(ROOT) if importable else ""
     if endpoint is None:
         env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_ENDPOINT="http://127.0.0.1:9")  # nothing listens
@@ -301,15 +349,29 @@ def test_every_entry_point_loads_by_repo_id_online_then_offline_at_a_revision(hu
 
     # the converter's --vision-checkpoint is exercised wherever OpenAI's clip package (a test extra) is installed
     assert hub_world["official_checkpoint"] is not None or importlib.util.find_spec("clip") is None
-    spec = {"model": MODEL, "stage1": STAGE1, "text": TEXT, "gym": GYM, "gallery": GALLERY, "metric": METRIC,
-            "revision": "v1", "videos": str(videos), "work": str(tmp_path / "work-online"), "online": True,
-            "official_checkpoint": str(hub_world["official_checkpoint"] or "")}
+    spec = {
+        "model": MODEL,
+        "stage1": STAGE1,
+        "text": TEXT,
+        "gym": GYM,
+        "gallery": GALLERY,
+        "metric": METRIC,
+        "revision": "v1",
+        "videos": str(videos),
+        "work": str(tmp_path / "work-online"),
+        "online": True,
+        "official_checkpoint": str(hub_world["official_checkpoint"] or ""),
+    }
     home = tmp_path / "hf_home"
     with HubServer(hub) as server:
         online = _run(LOADS, spec, _environment(home, server.endpoint), tmp_path)
         # main too, so that the cache holds both branches and offline must pick the right one
-        main = _run(LOADS, {**spec, "revision": "main", "work": str(tmp_path / "work-main")},
-                    _environment(home, server.endpoint), tmp_path)
+        main = _run(
+            LOADS,
+            {**spec, "revision": "main", "work": str(tmp_path / "work-main")},
+            _environment(home, server.endpoint),
+            tmp_path,
+        )
     served = "\n".join(hub.requests)
     assert "/resolve/v1/" in served and "/revision/v1" in served, served[-3000:]
     # the cache is the Hub's own layout: blobs, snapshots/<commit>, refs/<branch> holding the commit
@@ -318,8 +380,9 @@ def test_every_entry_point_loads_by_repo_id_online_then_offline_at_a_revision(hu
         commit = hub.repos[(repo_type[:-1], repo_id)].refs["v1"]
         assert (folder / "refs" / "v1").read_text() == commit
         assert (folder / "snapshots" / commit).is_dir() and any((folder / "blobs").iterdir())
-    offline = _run(LOADS, {**spec, "work": str(tmp_path / "work-offline"), "online": False}, _environment(home, None),
-                   tmp_path)
+    offline = _run(
+        LOADS, {**spec, "work": str(tmp_path / "work-offline"), "online": False}, _environment(home, None), tmp_path
+    )
 
     for branch, result in (("v1", online), ("v1", offline), ("main", main)):
         values = expected[branch]
@@ -339,7 +402,10 @@ def test_every_entry_point_loads_by_repo_id_online_then_offline_at_a_revision(hu
         if result is not offline:
             assert result["load_dataset_triplets"] == triplets and result["load_dataset_clips"] == clips
         assert result["load_triplet_split"] == values["triplets"]["test"]["modification"]
-        assert result["gallery"]["ids"] == values["gallery"]["ids"] and result["gallery"]["paths"] == values["gallery"]["paths"]
+        assert (
+            result["gallery"]["ids"] == values["gallery"]["ids"]
+            and result["gallery"]["paths"] == values["gallery"]["paths"]
+        )
         assert result["gallery"]["sum"] == pytest.approx(values["gallery"]["sum"], rel=1e-6)
         assert result["extract_embeddings"]["ids"] == ["a", "b", "c", "query"]
         assert result["extract_embeddings"]["sum"] == pytest.approx(values["extract_sum"], rel=1e-4)
@@ -358,8 +424,13 @@ def test_every_entry_point_loads_by_repo_id_online_then_offline_at_a_revision(hu
 @pytest.mark.slow
 def test_remote_code_loads_by_repo_id_without_the_package_online_then_offline(hub_world, tmp_path):
     hub, expected, videos = hub_world["hub"], hub_world["expected"], hub_world["videos"]
-    spec = {"model": MODEL, "stage1": STAGE1, "revision": "v1", "query": str(videos / "query.mp4"),
-            "gallery_videos": [str(videos / f"{n}.mp4") for n in ("a", "b", "c", "query")]}
+    spec = {
+        "model": MODEL,
+        "stage1": STAGE1,
+        "revision": "v1",
+        "query": str(videos / "query.mp4"),
+        "gallery_videos": [str(videos / f"{n}.mp4") for n in ("a", "b", "c", "query")],
+    }
     home = tmp_path / "hf_home"
     with HubServer(hub) as server:
         online = _run(REMOTE, spec, _environment(home, server.endpoint, importable=False), tmp_path)
@@ -370,8 +441,10 @@ def test_remote_code_loads_by_repo_id_without_the_package_online_then_offline(hu
     gallery = pipe_answers.index(spec["gallery_videos"], progress=False)
     answers = pipe_answers(video=spec["query"], text="one more rotation", gallery=gallery, top_k=3)
     for result in (online, offline):
-        assert all(module.startswith("transformers_modules.") or module.startswith("transformers.")
-                   for module in result["modules"]), result["modules"]
+        assert all(
+            module.startswith("transformers_modules.") or module.startswith("transformers.")
+            for module in result["modules"]
+        ), result["modules"]
         assert any(module.startswith("transformers_modules.") for module in result["modules"])
         assert result["automodel"] == pytest.approx(expected["v1"]["model"], rel=1e-9)
         assert result["pipeline_model"] == pytest.approx(expected["v1"]["model"], rel=1e-9)

@@ -62,8 +62,13 @@ def _write_annotations(release: Path) -> None:
         [
             [GYM_Q, GYM_T1, LABEL_A, LABEL_B, both],
             [GYM_Q, GYM_T2, LABEL_A, LABEL_B, both],
-            [DIVE_Q, DIVE_T, "Forward 2.5 Soms.Pike", "Forward 3.5 Soms.Pike",
-             _modification(("Forward 3.5 Soms.Pike", "one more somersault"))],
+            [
+                DIVE_Q,
+                DIVE_T,
+                "Forward 2.5 Soms.Pike",
+                "Forward 3.5 Soms.Pike",
+                _modification(("Forward 3.5 Soms.Pike", "one more somersault")),
+            ],
         ],
     )
     _write_csv(
@@ -177,8 +182,9 @@ def test_pth_release_imports_without_trust_and_lists_missing_unused_and_failed(t
     assert list(embeddings) == sorted(WITH_EMBEDDING)  # in file-name order
 
     test_rows = pq.read_table(output / "triplets" / "data" / "test.parquet").to_pylist()
-    assert [(r["query_id"], r["query_video"], r["target_video"], r["target_videos"], r["modification"])
-            for r in test_rows] == [
+    assert [
+        (r["query_id"], r["query_video"], r["target_video"], r["target_videos"], r["modification"]) for r in test_rows
+    ] == [
         ("101", GYM_Q, GYM_T2, [GYM_T1, GYM_T2, GYM_T3], "show it with 2 turns"),
         ("102", DIVE_Q, DIVE_T, [DIVE_T], "with a pike position"),
     ]
@@ -197,7 +203,11 @@ def test_pth_release_imports_without_trust_and_lists_missing_unused_and_failed(t
     assert report["missing_embeddings"]["ids"] == [GYM_T3]
     assert report["missing_embeddings"]["count"] == 1
     assert report["missing_embeddings"]["by_split"]["test"] == {
-        "ids_named": 6, "ids_missing": 1, "rows": 2, "rows_missing_query": 0, "rows_missing_target_video": 0,
+        "ids_named": 6,
+        "ids_missing": 1,
+        "rows": 2,
+        "rows_missing_query": 0,
+        "rows_missing_target_video": 0,
         "rows_missing_a_valid_target": 1,
     }
     assert report["missing_embeddings"]["by_split"]["train"]["ids_missing"] == 0
@@ -301,8 +311,13 @@ def test_pickle_only_release_with_trust(tmp_path):
     assert report["embeddings"]["form"] == "pickle" and report["embeddings"]["source"] == str(pickle_path)
     assert report["missing_embeddings"]["ids"] == [GYM_T3]
     assert report["unused_embeddings"]["ids"] == [UNUSED]
-    assert report["failures"] == [{"file": str(pickle_path), "video_id": "odd_dimension",
-                                   "reason": "dimension 16, but the other 6 embedding(s) have 768"}]
+    assert report["failures"] == [
+        {
+            "file": str(pickle_path),
+            "video_id": "odd_dimension",
+            "reason": "dimension 16, but the other 6 embedding(s) have 768",
+        }
+    ]
 
 
 def test_without_dim_the_most_common_dimension_wins(tmp_path):

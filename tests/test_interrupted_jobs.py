@@ -67,8 +67,13 @@ def _kill_at_a_random_moment(command: list[str], cwd: Path, ready, max_delay: fl
 def _write_clip(path: Path, seed: int, height: int = 720, width: int = 1280, num_frames: int = 8) -> None:
     """A real H.264 clip, large enough that decoding and resizing take a while (so the job can be caught mid-way)."""
     yy, xx = np.mgrid[0:height, 0:width]
-    frames = [((xx // (8 * (seed + 1)) * 16 + yy // 32 * 8 + t * 20 + 37 * seed) % 256).astype(np.uint8) for t in range(num_frames)]
-    write_mp4(path, np.repeat(np.stack(frames)[..., None], 3, axis=-1), fps=8, crf=23, preset="ultrafast", deterministic=False)
+    frames = [
+        ((xx // (8 * (seed + 1)) * 16 + yy // 32 * 8 + t * 20 + 37 * seed) % 256).astype(np.uint8)
+        for t in range(num_frames)
+    ]
+    write_mp4(
+        path, np.repeat(np.stack(frames)[..., None], 3, axis=-1), fps=8, crf=23, preset="ultrafast", deterministic=False
+    )
 
 
 def test_extraction_killed_and_rerun_equals_an_uninterrupted_run(tmp_path):
@@ -81,14 +86,36 @@ def test_extraction_killed_and_rerun_equals_an_uninterrupted_run(tmp_path):
     (videos / "clip_3_broken.mp4").write_text("not a video")
     num_videos, shard_size = 49, 2
     num_shards = -(-num_videos // shard_size)
-    vision = mt.TFCoVRVisionModel(mt.TFCoVRVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                                        num_attention_heads=4, image_size=32, patch_size=8, num_frames=4))
+    vision = mt.TFCoVRVisionModel(
+        mt.TFCoVRVisionConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=32,
+            patch_size=8,
+            num_frames=4,
+        )
+    )
     vision.save_pretrained(tmp_path / "vision")
 
     def command(output: Path) -> list[str]:
-        return [*TFCOVR, "extract-embeddings", "--model", str(tmp_path / "vision"),
-                "--videos", str(videos), "--output", str(output), "--shard-size", str(shard_size), "--batch-size", "1",
-                "--num-workers", "0"]
+        return [
+            *TFCOVR,
+            "extract-embeddings",
+            "--model",
+            str(tmp_path / "vision"),
+            "--videos",
+            str(videos),
+            "--output",
+            str(output),
+            "--shard-size",
+            str(shard_size),
+            "--batch-size",
+            "1",
+            "--num-workers",
+            "0",
+        ]
 
     reference = json.loads(_run(command(tmp_path / "reference"), tmp_path).stdout)
     assert reference["shards_written"] == num_shards and reference["failures"] == 1
@@ -132,14 +159,26 @@ def test_extraction_killed_and_rerun_equals_an_uninterrupted_run(tmp_path):
 # ----------------------------------------------------------------------------------------------------------------------
 
 TINY_STAGE1 = {
-    "config_overrides": "num_frames=4,image_size=16,patch_size=8,hidden_size=16,intermediate_size=32,num_hidden_layers=1,num_attention_heads=2,drop_path_rate=0.1,classifier_dropout=0.3",
-    "train_backbone": True, "learning_rate": 3e-3, "warmup_epochs": 1, "num_train_epochs": 30,
-    "per_device_train_batch_size": 2, "per_device_eval_batch_size": 8, "use_cpu": True, "seed": 0,
-    "dataloader_num_workers": 0, "disable_tqdm": True, "report_to": "none", "save_total_limit": 2,
+    "config_overrides": "num_frames=4,image_size=16,patch_size=8,hidden_size=16,intermediate_size=32,"
+    "num_hidden_layers=1,num_attention_heads=2,drop_path_rate=0.1,classifier_dropout=0.3",
+    "train_backbone": True,
+    "learning_rate": 3e-3,
+    "warmup_epochs": 1,
+    "num_train_epochs": 30,
+    "per_device_train_batch_size": 2,
+    "per_device_eval_batch_size": 8,
+    "use_cpu": True,
+    "seed": 0,
+    "dataloader_num_workers": 0,
+    "disable_tqdm": True,
+    "report_to": "none",
+    "save_total_limit": 2,
 }
 
 
-def _kill_in_a_random_epoch(command: list[str], cwd: Path, output: Path, num_epochs: int, seconds_per_epoch: float) -> str:
+def _kill_in_a_random_epoch(
+    command: list[str], cwd: Path, output: Path, num_epochs: int, seconds_per_epoch: float
+) -> str:
     """Runs a training `command` (saving a checkpoint every epoch into `output`) and SIGKILLs it somewhere inside a
     random epoch of the first half: once that epoch's checkpoint exists, after up to one epoch's time more (a fixed
     delay after the first checkpoint can outlast the whole run on a fast machine). Returns when it was killed."""
@@ -148,8 +187,10 @@ def _kill_in_a_random_epoch(command: list[str], cwd: Path, output: Path, num_epo
     def reached_epoch() -> bool:
         checkpoint = latest_complete_checkpoint(output)
         try:
-            return checkpoint is not None and json.loads(
-                (Path(checkpoint) / "trainer_state.json").read_text())["epoch"] >= kill_after_epoch
+            return (
+                checkpoint is not None
+                and json.loads((Path(checkpoint) / "trainer_state.json").read_text())["epoch"] >= kill_after_epoch
+            )
         except (json.JSONDecodeError, FileNotFoundError):  # being written, or rotated away, right now
             return False
 
@@ -159,8 +200,9 @@ def _kill_in_a_random_epoch(command: list[str], cwd: Path, output: Path, num_epo
     return moment
 
 
-def _resume_and_compare(resume_command: list[str], cwd: Path, output: Path, reference: Path, metric_keys: tuple[str, ...],
-                        moment: str) -> None:
+def _resume_and_compare(
+    resume_command: list[str], cwd: Path, output: Path, reference: Path, metric_keys: tuple[str, ...], moment: str
+) -> None:
     """Resumes a killed run from its last complete checkpoint and checks that it ends like the uninterrupted
     `reference`: the same final metrics, the same loss at every step logged after the resume, identical weights."""
     checkpoint = latest_complete_checkpoint(output)
@@ -176,7 +218,8 @@ def _resume_and_compare(resume_command: list[str], cwd: Path, output: Path, refe
 
     resumed = _run([*resume_command, "--resume_from_checkpoint", "latest", "--log_level", "info"], cwd)
     assert f"Resuming training from checkpoint with epoch {resumed_epoch} and global step {resumed_from}" in (
-        resumed.stderr + resumed.stdout), f"it did not resume from the last complete checkpoint ({moment})"
+        resumed.stderr + resumed.stdout
+    ), f"it did not resume from the last complete checkpoint ({moment})"
     history = json.loads((output / "log_history.json").read_text())
     expected_history = json.loads((reference / "log_history.json").read_text())
     final = [entry for entry in history if metric_keys[0] in entry][-1]
@@ -203,20 +246,37 @@ def _timed_run(command: list[str], cwd: Path, num_epochs: int) -> float:
 
 @pytest.mark.slow
 def test_stage1_killed_and_resumed_ends_with_the_same_metrics(tmp_path):
-    config = SyntheticConfig(size=16, num_frames=8, apparatus=("floor",), elements=("turn",), rotations=(1.0, 2.0),
-                             train_clips_per_label=4, val_clips_per_label=2, test_clips_per_label=1)
+    config = SyntheticConfig(
+        size=16,
+        num_frames=8,
+        apparatus=("floor",),
+        elements=("turn",),
+        rotations=(1.0, 2.0),
+        train_clips_per_label=4,
+        val_clips_per_label=2,
+        test_clips_per_label=1,
+    )
     build_synthetic_benchmark(tmp_path / "synthetic", seed=0, config=config)
 
     def command(output: Path) -> list[str]:
         options = {**TINY_STAGE1, "dataset_dir": tmp_path / "synthetic", "output_dir": output}
-        return [*TFCOVR, "train-classifier",
-                *[part for key, value in options.items() for part in (f"--{key}", str(value))]]
+        return [
+            *TFCOVR,
+            "train-classifier",
+            *[part for key, value in options.items() for part in (f"--{key}", str(value))],
+        ]
 
     epochs = TINY_STAGE1["num_train_epochs"]
     seconds_per_epoch = _timed_run(command(tmp_path / "reference"), tmp_path, epochs)
     moment = _kill_in_a_random_epoch(command(tmp_path / "run"), tmp_path, tmp_path / "run", epochs, seconds_per_epoch)
-    _resume_and_compare(command(tmp_path / "run"), tmp_path, tmp_path / "run", tmp_path / "reference",
-                        ("eval_accuracy", "eval_loss", "eval_top5_accuracy"), moment)
+    _resume_and_compare(
+        command(tmp_path / "run"),
+        tmp_path,
+        tmp_path / "run",
+        tmp_path / "reference",
+        ("eval_accuracy", "eval_loss", "eval_top5_accuracy"),
+        moment,
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -227,13 +287,25 @@ def test_stage1_killed_and_resumed_ends_with_the_same_metrics(tmp_path):
 def test_stage2_killed_and_resumed_ends_with_the_same_metrics(tmp_path):
     world = build_embedding_world(tmp_path / "world")
     epochs = 10
-    options = dict(save_strategy="epoch", save_total_limit=2, eval_strategy="no", num_train_epochs=epochs,
-                   per_device_train_batch_size=8, combiner_dropout=0.3)
+    options = dict(
+        save_strategy="epoch",
+        save_total_limit=2,
+        eval_strategy="no",
+        num_train_epochs=epochs,
+        per_device_train_batch_size=8,
+        combiner_dropout=0.3,
+    )
 
     def command(output: Path) -> list[str]:
         return [*TFCOVR, "train-retrieval", *stage2_arguments(world, output, **options)]
 
     seconds_per_epoch = _timed_run(command(tmp_path / "reference"), tmp_path, epochs)
     moment = _kill_in_a_random_epoch(command(tmp_path / "run"), tmp_path, tmp_path / "run", epochs, seconds_per_epoch)
-    _resume_and_compare(command(tmp_path / "run"), tmp_path, tmp_path / "run", tmp_path / "reference",
-                        ("eval_map@10", "eval_map@5", "eval_map@50", "eval_recall@10"), moment)
+    _resume_and_compare(
+        command(tmp_path / "run"),
+        tmp_path,
+        tmp_path / "run",
+        tmp_path / "reference",
+        ("eval_map@10", "eval_map@5", "eval_map@50", "eval_recall@10"),
+        moment,
+    )

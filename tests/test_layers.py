@@ -19,7 +19,7 @@ CORE = {
     "video_processing_tfcovr", "processing_tfcovr", "tokenization_openai_clip", "tokenization_utils",
     "text_normalization", "video_embedding", "gallery_store", "searchers", "retrieval_index", "pipeline_tfcovr",
 }  # fmt: skip
-"""The modelling path (and what `save_pretrained` copies as remote code): models, processors, ingest, index, pipeline."""
+"""The modelling path (what `save_pretrained` copies as remote code): models, processors, ingest, index, pipeline."""
 
 CORE_MAY_IMPORT = CORE | {"errors", "io_utils", "eval_mode"}
 

@@ -52,8 +52,14 @@ def _venv(folder: Path, python: str = RECORDER, installed: bool = True) -> Path:
 
 
 def _run_make(checkout: Path, venv: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "--no-print-directory", "lint", f"VENV={venv}"], cwd=checkout, capture_output=True,
-                          text=True, timeout=600, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        ["make", "--no-print-directory", "lint", f"VENV={venv}"],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _make(checkout: Path, venv: Path) -> tuple[str, list[str]]:
@@ -61,7 +67,7 @@ def _make(checkout: Path, venv: Path) -> tuple[str, list[str]]:
     before = log.read_text().splitlines() if log.exists() else []
     result = _run_make(checkout, venv)
     assert result.returncode == 0, result.stderr
-    return result.stdout, log.read_text().splitlines()[len(before):]
+    return result.stdout, log.read_text().splitlines()[len(before) :]
 
 
 def test_make_reinstalls_only_for_another_checkout(tmp_path):
@@ -163,8 +169,13 @@ def test_a_failed_install_in_a_real_venv_stops_make_with_pips_error(tmp_path):
 def test_format_check_runs_ruffs_formatter_check_and_ci_runs_it(tmp_path):
     venv = _venv(tmp_path / "venv")
     checkout = _checkout(tmp_path / "clone")
-    result = subprocess.run(["make", "--no-print-directory", "format-check", f"VENV={venv}"], cwd=checkout,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["make", "--no-print-directory", "format-check", f"VENV={venv}"],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert (venv / "calls.log").read_text().splitlines()[-1] == "ruff format --check ."
     ci = (ROOT / ".ci/run").read_text()

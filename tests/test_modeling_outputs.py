@@ -48,7 +48,9 @@ def test_hidden_states_are_the_embeddings_and_every_layer_output_and_pool_to_the
     with torch.no_grad():
         output = model(videos, output_hidden_states=True)
         frames = videos.flatten(0, 1)
-        embedded = model.embeddings(frames).view(BATCH, FRAMES, NUM_TOKENS, 32) + model.temporal_embedding[:, :FRAMES, None]
+        embedded = (
+            model.embeddings(frames).view(BATCH, FRAMES, NUM_TOKENS, 32) + model.temporal_embedding[:, :FRAMES, None]
+        )
         expected_first = model.pre_layrnorm(embedded.view(BATCH * FRAMES, NUM_TOKENS, 32))
     assert len(output.hidden_states) == TINY_VISION["num_hidden_layers"] + 1
     assert all(state.shape == (BATCH * FRAMES, NUM_TOKENS, 32) for state in output.hidden_states)
@@ -146,7 +148,9 @@ def test_sdpa_returns_no_weights_as_transformers_clip_does(caplog):
         assert configured(_videos()).attentions == ()
     with pytest.raises(ValueError, match="output_attentions"):
         model.config.output_attentions = True
-    eager = mt.TFCoVRVisionModel(mt.TFCoVRVisionConfig(**TINY_VISION, output_attentions=True, attn_implementation="eager"))
+    eager = mt.TFCoVRVisionModel(
+        mt.TFCoVRVisionConfig(**TINY_VISION, output_attentions=True, attn_implementation="eager")
+    )
     with torch.no_grad():
         assert len(eager.eval()(_videos()).attentions) == TINY_VISION["num_hidden_layers"]
 
@@ -181,22 +185,26 @@ def test_retrieval_model_returns_the_encoders_outputs_only_when_asked(tiny_confi
     queries, targets = _videos(1), _videos(2)
     with torch.no_grad():
         plain = model(pixel_values_videos=queries, target_pixel_values_videos=targets, **inputs)
-        plain_tuple = model(pixel_values_videos=queries, target_pixel_values_videos=targets, return_dict=False, **inputs)
+        plain_tuple = model(
+            pixel_values_videos=queries, target_pixel_values_videos=targets, return_dict=False, **inputs
+        )
         recorded = model(
             pixel_values_videos=queries, target_pixel_values_videos=targets, output_attentions=True, **inputs
         )
         target_encoder = model.vision_model(targets, output_attentions=True)
     assert plain.query_vision_model_output is None and plain.target_vision_model_output is None
     assert len(plain_tuple) == 4
-    for value, expected in zip(plain_tuple, (plain.loss, plain.logits_per_query, plain.query_embeds, plain.target_embeds)):
+    for value, expected in zip(
+        plain_tuple, (plain.loss, plain.logits_per_query, plain.query_embeds, plain.target_embeds)
+    ):
         assert torch.equal(value, expected)
     assert torch.equal(recorded.logits_per_query, plain.logits_per_query)
     assert len(recorded.query_vision_model_output.attentions) == 2
     assert recorded.query_vision_model_output.hidden_states is None
-    assert all(torch.equal(a, b) for a, b in zip(recorded.target_vision_model_output.attentions, target_encoder.attentions))
-    torch.testing.assert_close(
-        recorded.target_embeds, F.normalize(target_encoder.pooler_output, dim=-1)
+    assert all(
+        torch.equal(a, b) for a, b in zip(recorded.target_vision_model_output.attentions, target_encoder.attentions)
     )
+    torch.testing.assert_close(recorded.target_embeds, F.normalize(target_encoder.pooler_output, dim=-1))
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -205,8 +213,17 @@ def test_retrieval_model_returns_the_encoders_outputs_only_when_asked(tiny_confi
 # ------------------------------------------------------------------------------------------------------------------
 
 INIT_TEXT = dict(
-    model_type="clip_text_model", hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4,
-    projection_dim=24, vocab_size=20, max_position_embeddings=32, bos_token_id=2, eos_token_id=3, pad_token_id=0,
+    model_type="clip_text_model",
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=1,
+    num_attention_heads=4,
+    projection_dim=24,
+    vocab_size=20,
+    max_position_embeddings=32,
+    bos_token_id=2,
+    eos_token_id=3,
+    pad_token_id=0,
 )
 SCRATCH_VISION = {**TINY_VISION, "conv_stem": {"channels": [8, 16], "temporal_kernel": 3}, "num_temporal_adapters": 2}
 
@@ -218,8 +235,12 @@ def _scratch_vision() -> mt.TFCoVRVisionModel:
 
 def _init_config() -> mt.TFCoVRConfig:
     return mt.TFCoVRConfig(
-        vision_config=TINY_VISION, text_config=INIT_TEXT, embed_dim=32, combiner_projection_dim=48,
-        combiner_hidden_dim=64, id2label={i: f"c{i}" for i in range(5)},
+        vision_config=TINY_VISION,
+        text_config=INIT_TEXT,
+        embed_dim=32,
+        combiner_projection_dim=48,
+        combiner_hidden_dim=64,
+        id2label={i: f"c{i}" for i in range(5)},
     )
 
 

@@ -34,11 +34,13 @@ def official_indices(video_length, frames_video=12):
 
 def official_pixels(path, image_size, frames_video=12):
     """FrameLoader + transform_test of the official extraction."""
-    transform = transforms.Compose([
-        transforms.Resize((image_size, image_size), interpolation=InterpolationMode.BICUBIC),
-        transforms.ToTensor(),
-        transforms.Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
-    ])
+    transform = transforms.Compose(
+        [
+            transforms.Resize((image_size, image_size), interpolation=InterpolationMode.BICUBIC),
+            transforms.ToTensor(),
+            transforms.Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
+        ]
+    )
     vr = decord.VideoReader(str(path), num_threads=1)
     frames = vr.get_batch(official_indices(len(vr), frames_video)).asnumpy()
     return torch.stack([transform(Image.fromarray(f)) for f in frames])
@@ -49,7 +51,8 @@ def official_pixels(path, image_size, frames_video=12):
 def test_frame_indices_equal_the_official_ones(length, num_frames):
     assert official_aim_frame_indices(length, num_frames).tolist() == official_indices(length, num_frames)
     assert mt.TFCoVRVideoProcessor(num_frames=num_frames, sampling_mode="official").sample_frames(
-        metadata=type("Metadata", (), {"total_num_frames": length})()).tolist() == official_indices(length, num_frames)
+        metadata=type("Metadata", (), {"total_num_frames": length})()
+    ).tolist() == official_indices(length, num_frames)
 
 
 def test_short_videos_repeat_their_indices_cyclically():

@@ -20,8 +20,12 @@ def official_hard_negative_nce(video_embds, text_embds, temp, alpha, beta):
     sim_matrix = sim_matrix.float()
     nominator = torch.diagonal(sim_matrix)
     beta_sim = beta * sim_matrix
-    w_v2t = (batch_size - 1) * torch.exp(beta_sim) / (torch.exp(beta_sim).sum(dim=1) - torch.exp(torch.diagonal(beta_sim)))
-    w_t2v = (batch_size - 1) * torch.exp(beta_sim) / (torch.exp(beta_sim).sum(dim=0) - torch.exp(torch.diagonal(beta_sim)))
+    w_v2t = (
+        (batch_size - 1) * torch.exp(beta_sim) / (torch.exp(beta_sim).sum(dim=1) - torch.exp(torch.diagonal(beta_sim)))
+    )
+    w_t2v = (
+        (batch_size - 1) * torch.exp(beta_sim) / (torch.exp(beta_sim).sum(dim=0) - torch.exp(torch.diagonal(beta_sim)))
+    )
     w_v2t[range(batch_size), range(batch_size)] = alpha
     w_t2v[range(batch_size), range(batch_size)] = alpha
     denominator_v2t = torch.log((torch.exp(sim_matrix) * w_v2t).sum(dim=1))
@@ -93,17 +97,38 @@ def test_the_variants_agree_at_beta_zero_and_differ_at_the_official_beta():
     assert abs(official.item() - paper.item()) > 1e-3
     # the target-to-query direction is per column in both: the whole difference is in the query-to-target term
     logits = q @ t.T / 0.07
-    difference_t2q = hn_nce_loss_from_logits(logits.T.contiguous(), 1.0, 0.5) - hn_nce_loss_from_logits(logits, 1.0, 0.5)
+    difference_t2q = hn_nce_loss_from_logits(logits.T.contiguous(), 1.0, 0.5) - hn_nce_loss_from_logits(
+        logits, 1.0, 0.5
+    )
     assert difference_t2q.abs().item() < 1e-5
 
 
 def test_the_model_trains_with_the_configured_variant():
     config = TFCoVRConfig(
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, image_size=32,
-                           patch_size=16, num_frames=2),
-        text_config=dict(model_type="clip_text_model", hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=4, projection_dim=24, vocab_size=50, max_position_embeddings=16),
-        embed_dim=32, combiner_projection_dim=16, combiner_hidden_dim=32, combiner_dropout=0.0, hn_nce_variant="official",
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=4,
+            image_size=32,
+            patch_size=16,
+            num_frames=2,
+        ),
+        text_config=dict(
+            model_type="clip_text_model",
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=4,
+            projection_dim=24,
+            vocab_size=50,
+            max_position_embeddings=16,
+        ),
+        embed_dim=32,
+        combiner_projection_dim=16,
+        combiner_hidden_dim=32,
+        combiner_dropout=0.0,
+        hn_nce_variant="official",
     )
     model = TFCoVRModel(config).eval()
     q, t = embeddings(5, dim=32, seed=4)

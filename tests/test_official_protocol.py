@@ -73,8 +73,15 @@ def make_split(num_rows: int, num_videos: int, seed: int, dim: int = 8, gallery_
         target = row_targets[rng.integers(len(row_targets))]
         extra = list(rng.choice(videos, size=rng.integers(0, 5), replace=True))  # repeats allowed, as in CSVs
         query = videos[rng.integers(num_videos)]
-        rows.append({"query_id": str(i), "query_video": query, "target_video": target,
-                     "target_videos": [target, *extra], "modification": f"text {i % 7}"})
+        rows.append(
+            {
+                "query_id": str(i),
+                "query_video": query,
+                "target_video": target,
+                "target_videos": [target, *extra],
+                "modification": f"text {i % 7}",
+            }
+        )
     embeddings = {video: rng.standard_normal(dim).astype(np.float32) for video in videos}
     for a, b in [(1, 2), (3, 4), (5, 6)]:  # exact ties between different videos
         embeddings[videos[b]] = embeddings[videos[a]].copy()
@@ -93,17 +100,30 @@ def test_official_rankings_and_counting_equal_the_official_test(num_rows, num_vi
     gallery = official_gallery_ids(split.target_videos)
     result = official_rankings(query_feats, split.query_videos, gallery, np.stack([embeddings[v] for v in gallery]))
     assert result.video_ids == expected_rankings
-    ours = official_retrieval_metrics(result.video_ids, split.valid_targets, split.target_videos, k_values=[5, 10, 25, 50])
+    ours = official_retrieval_metrics(
+        result.video_ids, split.valid_targets, split.target_videos, k_values=[5, 10, 25, 50]
+    )
     assert ours == expected
     metric = evaluate.load(METRIC_PATH)
-    assert metric.compute(predictions=result.video_ids, references=split.valid_targets,
-                          single_targets=split.target_videos, protocol="official") == expected
+    assert (
+        metric.compute(
+            predictions=result.video_ids,
+            references=split.valid_targets,
+            single_targets=split.target_videos,
+            protocol="official",
+        )
+        == expected
+    )
 
 
 def test_the_official_counting_on_hand_made_cases():
     # a valid target twice in the ranking is a hit twice: AP can exceed 1 (here 2 hits / min(|G| = 1, K))
     assert official_retrieval_metrics([["a", "a", "x"]], [["a"]], ["a"], k_values=[1, 3]) == {
-        "map@1": 100.0, "map@3": 200.0, "recall@1": 100.0, "recall@3": 200.0}
+        "map@1": 100.0,
+        "map@3": 200.0,
+        "recall@1": 100.0,
+        "recall@3": 200.0,
+    }
     # |G| counts repeated valid targets; the unique protocol would divide by 1
     assert official_retrieval_metrics([["a", "x"]], [["a", "a"]], k_values=[2]) == {"map@2": 50.0}
     # rounded to 2 decimals, as printed by the official code
@@ -121,7 +141,9 @@ def test_the_query_video_is_pushed_down_not_removed():
 def test_evaluate_split_reports_both_protocols(tiny_config, tiny_processor):
     rows, embeddings, videos = make_split(60, 40, seed=4, dim=32)
     for row in rows:
-        row["modification"] = ["one more rotation", "reverse the direction", "with two rotations"][int(row["query_id"]) % 3]
+        row["modification"] = ["one more rotation", "reverse the direction", "with two rotations"][
+            int(row["query_id"]) % 3
+        ]
     split = TripletSplit.from_rows(rows)
     model = mt.TFCoVRModel(tiny_config).eval()
     video_ids = list(embeddings)
@@ -132,7 +154,8 @@ def test_evaluate_split_reports_both_protocols(tiny_config, tiny_processor):
     with torch.no_grad():
         query_feats = model.get_query_features(
             query_video_embeds=torch.from_numpy(np.stack([embeddings[v] for v in split.query_videos])),
-            text_embeds=texts[text_rows])
+            text_embeds=texts[text_rows],
+        )
     expected, _ = official_test(rows, embeddings, query_feats, videos)
     assert report["official"]["results"]["tfcovr"] == expected
     assert report["official"]["gallery_size"] == 60

@@ -77,11 +77,17 @@ PIPELINE_SCRIPT = textwrap.dedent(
 
 def test_pipeline_from_saved_folder_without_the_package(saved_model, gallery_dir, tmp_path):
     config = json.loads((saved_model / "config.json").read_text())
-    assert config["custom_pipelines"]["composed-video-retrieval"]["impl"] == "pipeline_tfcovr.ComposedVideoRetrievalPipeline"
+    assert (
+        config["custom_pipelines"]["composed-video-retrieval"]["impl"]
+        == "pipeline_tfcovr.ComposedVideoRetrievalPipeline"
+    )
     assert (saved_model / "pipeline_tfcovr.py").exists() and (saved_model / "processor_config.json").exists()
     result = subprocess.run(
         [sys.executable, "-c", PIPELINE_SCRIPT, str(saved_model), str(gallery_dir), str(tmp_path / "index")],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     output = json.loads(result.stdout.strip().splitlines()[-1])
@@ -105,7 +111,9 @@ def test_pipeline_from_saved_folder_without_the_package(saved_model, gallery_dir
         embeds = pipe.model.get_query_features(**query)
     by_embeds = pipe(query_embeds=embeds[0].numpy(), gallery=index, top_k=3, exclude_ids=["query"])
     assert [a["video_id"] for a in by_embeds] == [a["video_id"] for a in answers]
-    batch = pipe(video=[str(gallery_dir / "query.mp4")] * 2, text=["one more rotation", "reverse it"], gallery=index, top_k=2)
+    batch = pipe(
+        video=[str(gallery_dir / "query.mp4")] * 2, text=["one more rotation", "reverse it"], gallery=index, top_k=2
+    )
     assert len(batch) == 2 and all(b[0]["video_id"] == "planted" for b in batch)
 
 
@@ -117,7 +125,9 @@ def test_pipeline_needs_a_gallery(saved_model):
         pipe(video="x.mp4", text="one more rotation")
 
 
-def test_index_from_a_video_dataset_and_from_an_embeddings_dataset_equals_indexing_paths(saved_model, gallery_dir, tmp_path):
+def test_index_from_a_video_dataset_and_from_an_embeddings_dataset_equals_indexing_paths(
+    saved_model, gallery_dir, tmp_path
+):
     import datasets
     from transformers import pipeline
 
@@ -138,5 +148,7 @@ def test_index_from_a_video_dataset_and_from_an_embeddings_dataset_equals_indexi
     assert list(by_embeddings.video_ids) == names
     np.testing.assert_allclose(by_embeddings.embeddings, by_paths.embeddings, atol=1e-6)
     query = {"video": paths[0], "text": "one more rotation", "top_k": 3}
-    assert [a["video_id"] for a in pipe(**query, gallery=by_embeddings)] == [a["video_id"] for a in pipe(**query, gallery=by_paths)]
+    assert [a["video_id"] for a in pipe(**query, gallery=by_embeddings)] == [
+        a["video_id"] for a in pipe(**query, gallery=by_paths)
+    ]
     assert pipe(**query, gallery=by_embeddings)[0]["video_id"] == "planted"

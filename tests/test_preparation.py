@@ -30,7 +30,9 @@ def numbered_frame(number: int, height: int = 48, width: int = 64) -> np.ndarray
     frame = np.full((height, width, 3), 40, np.uint8)
     for bit in range(BITS):
         row, column = divmod(bit, COLUMNS)
-        frame[row * BLOCK:(row + 1) * BLOCK, column * BLOCK:(column + 1) * BLOCK] = 255 if (number >> bit) & 1 else 0
+        frame[row * BLOCK : (row + 1) * BLOCK, column * BLOCK : (column + 1) * BLOCK] = (
+            255 if (number >> bit) & 1 else 0
+        )
     return frame
 
 
@@ -39,7 +41,7 @@ def frame_number(frame: np.ndarray) -> int:
     number = 0
     for bit in range(BITS):
         row, column = divmod(bit, COLUMNS)
-        block = grey[row * BLOCK + 4:(row + 1) * BLOCK - 4, column * BLOCK + 4:(column + 1) * BLOCK - 4]
+        block = grey[row * BLOCK + 4 : (row + 1) * BLOCK - 4, column * BLOCK + 4 : (column + 1) * BLOCK - 4]
         number |= int(block.mean() > 128) << bit
     return number
 
@@ -69,39 +71,77 @@ A, B, C, D = "-HvXd_vqJ5A", "ab_c-d_EF12", "zz-_zz_zz-z", "broken_vid1"
 RAW = {A: (10, 200), B: (25, 300)}
 ANNOTATION = {
     A: {
-        "E_000002_000015": {"event": 1, "timestamps": [[2.05, 15.0]], "segments": {
-            "A_0001_0003": {"stages": 1, "timestamps": [[1.0, 3.0]]},
-            "A_0004_0004": {"stages": 3, "timestamps": [[4.0, 4.2], [4.2, 4.5], [4.5, 4.83]]},  # start = end in the key
-            "A_0005_0005": {"stages": 1, "timestamps": [[5.0, 5.0]]},  # a stage with start = end: zero length
-            "A_0007_0006": {"stages": 1, "timestamps": [[7.0, 6.0]]},  # reversed
-            "A_0006_0020": {"stages": 1, "timestamps": [[6.0, 20.0]]},  # ends after its event
-        }},
-        "E_000018_000025": {"event": 4, "timestamps": [[18.0, 25.0]], "segments": {  # the video ends at 20 s
-            "A_0000_0001": {"stages": 1, "timestamps": [[0.5, 1.5]]},
-            "A_0001_0002": {"stages": 1, "timestamps": [[1.5, 2.5]]},  # 19.5-20.5 s: past the video's end
-        }},
+        "E_000002_000015": {
+            "event": 1,
+            "timestamps": [[2.05, 15.0]],
+            "segments": {
+                "A_0001_0003": {"stages": 1, "timestamps": [[1.0, 3.0]]},
+                "A_0004_0004": {
+                    "stages": 3,
+                    "timestamps": [[4.0, 4.2], [4.2, 4.5], [4.5, 4.83]],
+                },  # start = end in the key
+                "A_0005_0005": {"stages": 1, "timestamps": [[5.0, 5.0]]},  # a stage with start = end: zero length
+                "A_0007_0006": {"stages": 1, "timestamps": [[7.0, 6.0]]},  # reversed
+                "A_0006_0020": {"stages": 1, "timestamps": [[6.0, 20.0]]},  # ends after its event
+            },
+        },
+        "E_000018_000025": {
+            "event": 4,
+            "timestamps": [[18.0, 25.0]],
+            "segments": {  # the video ends at 20 s
+                "A_0000_0001": {"stages": 1, "timestamps": [[0.5, 1.5]]},
+                "A_0001_0002": {"stages": 1, "timestamps": [[1.5, 2.5]]},  # 19.5-20.5 s: past the video's end
+            },
+        },
         "E_000001_000002": {"event": 2, "timestamps": [[1.0, 2.0]], "segments": None},
-        "E_000030_000035": {"event": 1, "timestamps": [[30.0, 35.0]], "segments": {  # after the video's end
-            "A_0001_0002": {"stages": 1, "timestamps": [[1.0, 2.0]]}}},
+        "E_000030_000035": {
+            "event": 1,
+            "timestamps": [[30.0, 35.0]],
+            "segments": {  # after the video's end
+                "A_0001_0002": {"stages": 1, "timestamps": [[1.0, 2.0]]}
+            },
+        },
     },
     B: {
-        "E_000003_000009": {"event": 3, "timestamps": [[3.3, 9.1]], "segments": {
-            "A_0000_0001": {"stages": 1, "timestamps": [[0.0, 1.96]]},
-            "A_0002_0005": {"stages": 3, "timestamps": [[2.5, 3.04], [3.04, 3.04], [3.04, 5.2]]},  # an empty stage
-        }},
+        "E_000003_000009": {
+            "event": 3,
+            "timestamps": [[3.3, 9.1]],
+            "segments": {
+                "A_0000_0001": {"stages": 1, "timestamps": [[0.0, 1.96]]},
+                "A_0002_0005": {"stages": 3, "timestamps": [[2.5, 3.04], [3.04, 3.04], [3.04, 5.2]]},  # an empty stage
+            },
+        },
     },
-    C: {"E_000001_000002": {"event": 1, "timestamps": [[1.0, 2.0]], "segments": {
-        "A_0000_0001": {"stages": 1, "timestamps": [[0.0, 1.0]]}}}},
-    D: {"E_000001_000002": {"event": 1, "timestamps": [[1.0, 2.0]], "segments": {
-        "A_0000_0001": {"stages": 1, "timestamps": [[0.0, 1.0]]}}}},
+    C: {
+        "E_000001_000002": {
+            "event": 1,
+            "timestamps": [[1.0, 2.0]],
+            "segments": {"A_0000_0001": {"stages": 1, "timestamps": [[0.0, 1.0]]}},
+        }
+    },
+    D: {
+        "E_000001_000002": {
+            "event": 1,
+            "timestamps": [[1.0, 2.0]],
+            "segments": {"A_0000_0001": {"stages": 1, "timestamps": [[0.0, 1.0]]}},
+        }
+    },
 }
-GOOD = [f"{A}_E_000002_000015_A_0001_0003", f"{A}_E_000002_000015_A_0004_0004", f"{A}_E_000018_000025_A_0000_0001",
-        f"{B}_E_000003_000009_A_0000_0001", f"{B}_E_000003_000009_A_0002_0005"]
+GOOD = [
+    f"{A}_E_000002_000015_A_0001_0003",
+    f"{A}_E_000002_000015_A_0004_0004",
+    f"{A}_E_000018_000025_A_0000_0001",
+    f"{B}_E_000003_000009_A_0000_0001",
+    f"{B}_E_000003_000009_A_0002_0005",
+]
 FAILED = {
-    f"{A}_E_000002_000015_A_0005_0005": "zero_length", f"{A}_E_000002_000015_A_0007_0006": "reversed",
-    f"{A}_E_000002_000015_A_0006_0020": "beyond_end", f"{A}_E_000018_000025_A_0001_0002": "beyond_end",
+    f"{A}_E_000002_000015_A_0005_0005": "zero_length",
+    f"{A}_E_000002_000015_A_0007_0006": "reversed",
+    f"{A}_E_000002_000015_A_0006_0020": "beyond_end",
+    f"{A}_E_000018_000025_A_0001_0002": "beyond_end",
     f"{A}_E_000030_000035_A_0001_0002": "beyond_end",
-    f"{C}_E_000001_000002_A_0000_0001": "missing_video", f"{D}_E_000001_000002_A_0000_0001": "undecodable",
+    f"{C}_E_000001_000002_A_0000_0001": "missing_video",
+    f"{D}_E_000001_000002_A_0000_0001": "undecodable",
 }
 
 
@@ -138,7 +178,7 @@ def test_finegym_clip_ids_first_last_frames_and_counts(finegym):
     assert sorted(p.stem for p in output.glob("*.mp4")) == sorted(GOOD)
     for clip_id in GOOD:
         youtube_id = A if clip_id.startswith(A) else B
-        event_key, action_key = clip_id[len(youtube_id) + 1:][:15], clip_id[-11:]
+        event_key, action_key = clip_id[len(youtube_id) + 1 :][:15], clip_id[-11:]
         first, last = expected_frames(youtube_id, event_key, action_key)
         numbers = decoded_numbers(output / f"{clip_id}.mp4")
         assert abs(numbers[0] - first) <= 1 and abs(numbers[-1] - last) <= 1, (clip_id, numbers, first, last)
@@ -167,9 +207,17 @@ def test_finegym_rerun_skips_finished_clips_and_remakes_a_deleted_one(finegym, t
     output = finegym["output"]
     mtimes = {p.name: p.stat().st_mtime_ns for p in output.glob("*.mp4")}
     (output / f"{GOOD[1]}.mp4").unlink()
-    summary = load_command("prepare-finegym").main([
-        "--annotations", str(finegym["annotation"]), "--videos", str(finegym["raw"]), "--output", str(output),
-        "--no-progress"])
+    summary = load_command("prepare-finegym").main(
+        [
+            "--annotations",
+            str(finegym["annotation"]),
+            "--videos",
+            str(finegym["raw"]),
+            "--output",
+            str(output),
+            "--no-progress",
+        ]
+    )
     assert summary == 0
     after = {p.name: p.stat().st_mtime_ns for p in output.glob("*.mp4")}
     assert sorted(after) == sorted(mtimes)
@@ -185,33 +233,63 @@ def test_finegym_only_ids_and_event_clips(finegym, tmp_path, capsys):
     ids = tmp_path / "ids.txt"
     ids.write_text(f"{A}_E_000002_000015\n{A}_E_000018_000025\nnot_a_clip\n")
     csv_ids = tmp_path / "train_finegd.csv"
-    csv_ids.write_text("query_video,target_video,label1,label2,modification\n"
-                       f"{B}_E_000003_000009_A_0002_0005,comp_1,1,407c,{{}}\n")
-    code = load_command("prepare-finegym").main([
-        "--annotations", str(finegym["annotation"]), "--videos", str(finegym["raw"]), "--output", str(tmp_path / "out"),
-        "--only-ids", str(ids), str(csv_ids), "--event-clips", "--no-progress"])
+    csv_ids.write_text(
+        f"query_video,target_video,label1,label2,modification\n{B}_E_000003_000009_A_0002_0005,comp_1,1,407c,{{}}\n"
+    )
+    code = load_command("prepare-finegym").main(
+        [
+            "--annotations",
+            str(finegym["annotation"]),
+            "--videos",
+            str(finegym["raw"]),
+            "--output",
+            str(tmp_path / "out"),
+            "--only-ids",
+            str(ids),
+            str(csv_ids),
+            "--event-clips",
+            "--no-progress",
+        ]
+    )
     summary = json.loads(capsys.readouterr().out)
     assert code == 0 and (summary["done"], summary["failed"]) == (2, 1)
-    assert sorted(p.stem for p in (tmp_path / "out").glob("*.mp4")) == [f"{A}_E_000002_000015",
-                                                                        f"{B}_E_000003_000009_A_0002_0005"]
+    assert sorted(p.stem for p in (tmp_path / "out").glob("*.mp4")) == [
+        f"{A}_E_000002_000015",
+        f"{B}_E_000003_000009_A_0002_0005",
+    ]
     # the event clip: raw frames in [2.05 s, 15 s)
     assert decoded_numbers(tmp_path / "out" / f"{A}_E_000002_000015.mp4") == list(range(21, 150))
     # the event [18 s, 25 s) runs past the video's end (20 s)
     failures = [json.loads(line) for line in (tmp_path / "out" / "failures.jsonl").read_text().splitlines()]
-    assert [(f["clip_id"], f["reason"]) for f in failures if not f["written"]] == [(f"{A}_E_000018_000025", "beyond_end")]
+    assert [(f["clip_id"], f["reason"]) for f in failures if not f["written"]] == [
+        (f"{A}_E_000018_000025", "beyond_end")
+    ]
 
 
 def test_finegym_shards_split_the_work_into_disjoint_parts(finegym, tmp_path, capsys):
     made = []
     for index in range(3):
         output = tmp_path / f"shard{index}"
-        code = load_command("prepare-finegym").main([
-            "--annotations", str(finegym["annotation"]), "--videos", str(finegym["raw"]), "--output", str(output),
-            "--shard", f"{index}/3", "--no-progress"])
+        code = load_command("prepare-finegym").main(
+            [
+                "--annotations",
+                str(finegym["annotation"]),
+                "--videos",
+                str(finegym["raw"]),
+                "--output",
+                str(output),
+                "--shard",
+                f"{index}/3",
+                "--no-progress",
+            ]
+        )
         assert code == 0
         made.append({p.stem for p in output.glob("*.mp4")})
-        made[-1] |= {json.loads(line)["clip_id"] for line in (output / "failures.jsonl").read_text().splitlines()
-                     if not json.loads(line)["written"]}
+        made[-1] |= {
+            json.loads(line)["clip_id"]
+            for line in (output / "failures.jsonl").read_text().splitlines()
+            if not json.loads(line)["written"]
+        }
     assert sum(len(m) for m in made) == len(GOOD) + len(FAILED)  # disjoint ...
     assert set().union(*made) == set(GOOD) | set(FAILED)  # ... and complete
     assert sum(1 for m in made if m) >= 2
@@ -230,7 +308,8 @@ def test_id_list_from_tfcovr_csvs(tmp_path):
 
     (tmp_path / "test.csv").write_text(
         "query_id,query_video,target_video,target_videos_ids,modification\n"
-        "0,x_E_000001_000002_A_0000_0001,comp_a_1,\"['comp_a_1', 'comp_a_2']\",text\n")
+        "0,x_E_000001_000002_A_0000_0001,comp_a_1,\"['comp_a_1', 'comp_a_2']\",text\n"
+    )
     assert read_id_list(tmp_path / "test.csv") == {"x_E_000001_000002_A_0000_0001", "comp_a_1", "comp_a_2"}
 
 
@@ -281,16 +360,28 @@ def finediving(tmp_path_factory):
     (frames / OTHER / "5").mkdir()
     annotations = root / "Annotations"
     annotations.mkdir()
-    fine_grained = {key: {"action_type": code, "dive_score": 80.0, "difficulty": 3.2,
-                          "steps_transit_frames": np.array([2, 9]), "frames_labels": np.arange(last - first + 1) % 3}
-                    for key, (first, last, code) in DIVES.items()}
+    fine_grained = {
+        key: {
+            "action_type": code,
+            "dive_score": 80.0,
+            "difficulty": 3.2,
+            "steps_transit_frames": np.array([2, 9]),
+            "frames_labels": np.arange(last - first + 1) % 3,
+        }
+        for key, (first, last, code) in DIVES.items()
+    }
     for index in (2, 3, 4, 5):
         fine_grained[(OTHER, index)] = {"action_type": "107b", "frames_labels": np.zeros(3, np.int64)}
     (annotations / "FineDiving_fine-grained_annotation.pkl").write_bytes(pickle.dumps(fine_grained, protocol=3))
     (annotations / "train_split.pkl").write_bytes(pickle.dumps(list(fine_grained), protocol=3))
     output = root / "clips"
-    summary = prepare_finediving(frames, output, workers=2, progress=False,
-                                 annotation_files=[annotations / "FineDiving_fine-grained_annotation.pkl"])
+    summary = prepare_finediving(
+        frames,
+        output,
+        workers=2,
+        progress=False,
+        annotation_files=[annotations / "FineDiving_fine-grained_annotation.pkl"],
+    )
     return {"root": root, "frames": frames, "annotations": annotations, "output": output, "summary": summary}
 
 
@@ -308,8 +399,11 @@ def test_finediving_clips_ids_frames_fps_and_labels(finediving):
 def test_finediving_bad_folders_are_reported_per_clip(finediving):
     failures = [json.loads(line) for line in (finediving["output"] / "failures.jsonl").read_text().splitlines()]
     assert {f["clip_id"]: f["reason"] for f in failures} == {
-        f"{OTHER}_2": "missing_frames", f"{OTHER}_3": "unreadable_frame", f"{OTHER}_4": "frame_size_mismatch",
-        f"{OTHER}_5": "no_frames"}
+        f"{OTHER}_2": "missing_frames",
+        f"{OTHER}_3": "unreadable_frame",
+        f"{OTHER}_4": "frame_size_mismatch",
+        f"{OTHER}_5": "no_frames",
+    }
     by_id = {f["clip_id"]: f["detail"] for f in failures}
     assert "00015" in by_id[f"{OTHER}_2"] and "00013.jpg" in by_id[f"{OTHER}_3"] and "00016.jpg" in by_id[f"{OTHER}_4"]
     summary = finediving["summary"]
@@ -319,13 +413,16 @@ def test_finediving_bad_folders_are_reported_per_clip(finediving):
 def test_finediving_rerun_skips_and_skip_bad_frames_writes_the_rest(finediving):
     output = finediving["output"]
     mtimes = {p.name: p.stat().st_mtime_ns for p in output.glob("*.mp4")}
-    code = load_command("prepare-finediving").main(["--frames", str(finediving["frames"]), "--output", str(output),
-                                                   "--skip-bad-frames", "--no-progress"])
+    code = load_command("prepare-finediving").main(
+        ["--frames", str(finediving["frames"]), "--output", str(output), "--skip-bad-frames", "--no-progress"]
+    )
     assert code == 0
     assert all(output.joinpath(name).stat().st_mtime_ns == mtime for name, mtime in mtimes.items())
     assert decoded_numbers(output / f"{OTHER}_3.mp4") == [10, 11, 12, 14, 15, 16, 17, 18, 19, 20]
     assert decoded_numbers(output / f"{OTHER}_4.mp4") == [10, 11, 12, 13, 14, 15, 17, 18, 19, 20]
-    failures = {json.loads(line)["clip_id"]: json.loads(line) for line in (output / "failures.jsonl").read_text().splitlines()}
+    failures = {
+        json.loads(line)["clip_id"]: json.loads(line) for line in (output / "failures.jsonl").read_text().splitlines()
+    }
     assert failures[f"{OTHER}_3"]["written"] and failures[f"{OTHER}_5"]["reason"] == "no_frames"
 
 
@@ -350,8 +447,17 @@ def test_a_reduce_payload_is_refused_without_running_it(tmp_path, allow_numpy):
     (tmp_path / "frames" / COMPETITION / "1").mkdir(parents=True)
     from modeling_tfcovr.commands import run
 
-    code = run(load_command("prepare-finediving").main, ["--frames", str(tmp_path / "frames"), "--output",
-                                                        str(tmp_path / "out"), "--annotations", str(tmp_path / "evil.pkl")])
+    code = run(
+        load_command("prepare-finediving").main,
+        [
+            "--frames",
+            str(tmp_path / "frames"),
+            "--output",
+            str(tmp_path / "out"),
+            "--annotations",
+            str(tmp_path / "evil.pkl"),
+        ],
+    )
     assert code == 2 and not marker.exists()
     (tmp_path / "other.pkl").write_bytes(pickle.dumps([("01", 7)]))
     with pytest.raises(DataFormatError, match=r"none of the 1 .*keys.*'01_7'.*FINADivingWorldCup2021_Men3m_final_r1/1"):
@@ -373,19 +479,32 @@ def test_clips_dataset_has_the_306_labels_and_trains_stage1_for_one_epoch(finegy
         os.link(finediving["output"] / f"{competition}_{index}.mp4", videos / f"{competition}_{index}.mp4")
     # FineGym labels from an element list (gym288 class ids), FineDiving's from the prepared stage-1 table
     gym = tmp_path / "gym288_train_element_v1.1.txt"
-    gym.write_text("\n".join(f"{c} {label}" for c, label in zip(GOOD, ["0", "287", "25", "24", "73"])) + "\n"
-                   f"{C}_E_000001_000002_A_0000_0001 11\n")
+    gym.write_text(
+        "\n".join(f"{c} {label}" for c, label in zip(GOOD, ["0", "287", "25", "24", "73"])) + "\n"
+        f"{C}_E_000001_000002_A_0000_0001 11\n"
+    )
     val = tmp_path / "val_finegd.csv"
-    val.write_text("query_video,target_video,label1,label2,modification\n"
-                   f"{GOOD[0]},{COMPETITION}_3,0,407c,\"{{}}\"\n")
-    report = load_command("build-clips-dataset").main([
-        "--videos", str(videos), "--output", str(tmp_path / "data"), "--split", f"train={gym}",
-        "--split", f"train={finediving['output'] / 'finediving_labels.csv'}", "--split", f"val={val}"])
+    val.write_text(f'query_video,target_video,label1,label2,modification\n{GOOD[0]},{COMPETITION}_3,0,407c,"{{}}"\n')
+    report = load_command("build-clips-dataset").main(
+        [
+            "--videos",
+            str(videos),
+            "--output",
+            str(tmp_path / "data"),
+            "--split",
+            f"train={gym}",
+            "--split",
+            f"train={finediving['output'] / 'finediving_labels.csv'}",
+            "--split",
+            f"val={val}",
+        ]
+    )
     assert report == 0
     info = json.loads((tmp_path / "data" / "report.json").read_text())["splits"]
     assert info["train"]["clips"] == 7 and info["train"]["unknown_labels"] == ["24"]  # gym288 class 24 is not used
-    assert info["train"]["missing_videos"] == sorted([f"{C}_E_000001_000002_A_0000_0001"] +
-                                                     [f"{OTHER}_{i}" for i in (2, 3, 4, 5)])
+    assert info["train"]["missing_videos"] == sorted(
+        [f"{C}_E_000001_000002_A_0000_0001"] + [f"{OTHER}_{i}" for i in (2, 3, 4, 5)]
+    )
     train = datasets.load_dataset("parquet", data_files=str(tmp_path / "data" / "clips" / "train.parquet"))["train"]
     assert train.features["label_id"].names == list(TFCOVR_STAGE1_LABELS)
     rows = {r["video_id"]: r for r in train}
@@ -394,12 +513,32 @@ def test_clips_dataset_has_the_306_labels_and_trains_stage1_for_one_epoch(finegy
     assert rows[f"{OTHER}_1"]["label_id"] == 261
 
     output = tmp_path / "stage1"
-    metrics = load_command("train-classifier").main([
-        "--dataset_dir", str(tmp_path / "data"), "--output_dir", str(output), "--config_overrides",
-        "num_frames=4,image_size=16,patch_size=8,hidden_size=16,intermediate_size=32,num_hidden_layers=1,num_attention_heads=2",
-        "--train_backbone", "--num_train_epochs", "1",
-        "--per_device_train_batch_size", "4", "--use_cpu", "--seed", "0", "--disable_tqdm", "True",
-        "--save_strategy", "no", "--load_best_model_at_end", "False", "--report_to", "none"])
+    metrics = load_command("train-classifier").main(
+        [
+            "--dataset_dir",
+            str(tmp_path / "data"),
+            "--output_dir",
+            str(output),
+            "--config_overrides",
+            "num_frames=4,image_size=16,patch_size=8,hidden_size=16,intermediate_size=32,num_hidden_layers=1,num_attention_heads=2",
+            "--train_backbone",
+            "--num_train_epochs",
+            "1",
+            "--per_device_train_batch_size",
+            "4",
+            "--use_cpu",
+            "--seed",
+            "0",
+            "--disable_tqdm",
+            "True",
+            "--save_strategy",
+            "no",
+            "--load_best_model_at_end",
+            "False",
+            "--report_to",
+            "none",
+        ]
+    )
     assert 0.0 <= metrics["eval_accuracy"] <= 1.0
     model = mt.TFCoVRForVideoClassification.from_pretrained(output)
     assert model.config.id2label == id2label_of("tfcovr-306") and model.config.num_labels == 306
@@ -422,11 +561,17 @@ def test_clips_dataset_from_your_own_labels_and_conflicts(tmp_path):
     assert report["splits"]["train"]["clips"] == 3
     train = datasets.load_dataset("parquet", data_files=str(tmp_path / "data" / "clips" / "train.parquet"))["train"]
     assert train.features["label_id"].names == ["beam", "vault"]
-    assert [(r["video"], r["label_id"]) for r in train] == [("videos/a.mp4", 1), ("videos/b.mp4", 0), ("videos/c.mp4", 1)]
+    assert [(r["video"], r["label_id"]) for r in train] == [
+        ("videos/a.mp4", 1),
+        ("videos/b.mp4", 0),
+        ("videos/c.mp4", 1),
+    ]
     assert json.loads((tmp_path / "data" / "labels.json").read_text()) == ["beam", "vault"]
     assert (tmp_path / "data" / "videos" / "a.mp4").is_file()
     table.write_text("video_file,label\na,vault\na,beam\n")
-    with pytest.raises(DataFormatError, match=r"'a' is labelled 'vault' at .*labels.csv:2 and 'beam' at .*labels.csv:3"):
+    with pytest.raises(
+        DataFormatError, match=r"'a' is labelled 'vault' at .*labels.csv:2 and 'beam' at .*labels.csv:3"
+    ):
         build_clips_dataset(tmp_path / "data", videos, {"train": [table]}, label_set=None)
 
 
@@ -442,15 +587,36 @@ def test_finegym_killed_midway_keeps_finished_clips_and_the_rerun_completes(fine
     for number in range(40):
         start = round(0.45 * number, 2)
         segments = {f"A_{k:04d}_{k:04d}": {"stages": 1, "timestamps": [[0.3 * k, 0.3 * k + 0.3]]} for k in range(5)}
-        events[f"E_{number:06d}_{number + 2:06d}"] = {"event": 1, "timestamps": [[start, start + 1.6]], "segments": segments}
+        events[f"E_{number:06d}_{number + 2:06d}"] = {
+            "event": 1,
+            "timestamps": [[start, start + 1.6]],
+            "segments": segments,
+        }
     annotation = tmp_path / "many.json"
     annotation.write_text(json.dumps({A: events}))
     output = tmp_path / "out"
-    command = [sys.executable, "-m", "modeling_tfcovr.commands", "prepare-finegym",
-               "--annotations", str(annotation), "--videos", str(finegym["raw"]), "--output", str(output),
-               "--workers", "2", "--no-progress"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "modeling_tfcovr.commands",
+        "prepare-finegym",
+        "--annotations",
+        str(annotation),
+        "--videos",
+        str(finegym["raw"]),
+        "--output",
+        str(output),
+        "--workers",
+        "2",
+        "--no-progress",
+    ]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     try:
         deadline = time.monotonic() + 120
         while not list(output.glob("[!.]*.mp4")):
@@ -464,7 +630,7 @@ def test_finegym_killed_midway_keeps_finished_clips_and_the_rerun_completes(fine
             time.sleep(0.01)
 
     def expected(clip_id: str) -> list[int]:
-        event = events[clip_id[len(A) + 1:len(A) + 16]]
+        event = events[clip_id[len(A) + 1 : len(A) + 16]]
         k = int(clip_id[-4:])
         first_event_frame = math.ceil(Fraction(str(event["timestamps"][0][0])) * 10)
         return list(range(first_event_frame + 3 * k, first_event_frame + 3 * k + 3))

@@ -81,7 +81,12 @@ def test_bad_video_files_raise_errors_naming_the_path(tmp_path, brightness_video
     with pytest.raises(VideoDecodeError) as info:
         processor(str(path))
     assert str(path) in str(info.value)
-    expected_reason = {"missing": "does not exist", "empty": "0 bytes", "text": "not a readable video", "truncated": "not a readable video"}
+    expected_reason = {
+        "missing": "does not exist",
+        "empty": "0 bytes",
+        "text": "not a readable video",
+        "truncated": "not a readable video",
+    }
     assert expected_reason[kind] in str(info.value)
 
 
@@ -143,8 +148,9 @@ def test_batch_pixels_equal_single_videos_and_an_independent_computation():
 def _collate_and_report_sharing(items):
     from modeling_tfcovr.training.data import VideoCollator
 
-    batch = VideoCollator(mt.TFCoVRVideoProcessor(num_frames=4, size={"shortest_edge": 32},
-                                                  crop_size={"height": 32, "width": 32}))(items)
+    batch = VideoCollator(
+        mt.TFCoVRVideoProcessor(num_frames=4, size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    )(items)
     # Inspected inside the worker, before the batch is pickled to the main process.
     return batch, batch["pixel_values_videos"].is_shared()
 

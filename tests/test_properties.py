@@ -116,8 +116,13 @@ def galleries(draw, integer_values: bool):
         queries = queries.astype(np.float32)
     ids = [f"video_{i}" for i in range(num_videos)]
     # per query: no exclusion, the query's own video (in the gallery), or an id the gallery does not have
-    exclude = draw(st.lists(st.one_of(st.none(), st.sampled_from(ids), st.just("not_in_gallery")),
-                            min_size=num_queries, max_size=num_queries))
+    exclude = draw(
+        st.lists(
+            st.one_of(st.none(), st.sampled_from(ids), st.just("not_in_gallery")),
+            min_size=num_queries,
+            max_size=num_queries,
+        )
+    )
     return ids, gallery, queries, exclude
 
 
@@ -126,7 +131,9 @@ def galleries(draw, integer_values: bool):
 def test_exact_search_equals_brute_force_with_ties_and_exclusions(case, top_k, batch_size, chunk_size):
     ids, gallery, queries, exclude = case
     index = RetrievalIndex(ids, gallery, normalize=False)
-    result = index.search(queries, top_k=top_k, exclude_ids=exclude, batch_size=batch_size, gallery_chunk_size=chunk_size)
+    result = index.search(
+        queries, top_k=top_k, exclude_ids=exclude, batch_size=batch_size, gallery_chunk_size=chunk_size
+    )
     scores = queries.astype(np.float64) @ gallery.astype(np.float64).T  # exact: small integers
     excluded = [ids.index(e) if e in ids else None for e in exclude]
     k = min(top_k, len(ids) - (1 if any(p is not None for p in excluded) else 0))

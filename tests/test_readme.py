@@ -96,13 +96,7 @@ def test_every_print_of_the_tour_shows_its_output():
 
 
 def test_the_convention_for_shown_output():
-    block = (
-        "x = 1\n"
-        "print(x)  # prints: 1\n"
-        "print(\n    [x, 2],\n)\n# prints: [1, ...]\n"
-        "print('a')\n"
-        "y = 2  # a comment\n"
-    )
+    block = "x = 1\nprint(x)  # prints: 1\nprint(\n    [x, 2],\n)\n# prints: [1, ...]\nprint('a')\ny = 2  # a comment\n"
     assert shown_outputs(block) == [
         Shown("x = 1", None, False),
         Shown("print(x)  # prints: 1", "1", True),
@@ -128,8 +122,9 @@ def _run_python_snippets(folder: Path) -> subprocess.CompletedProcess:
     assert len(python_blocks) >= 5
     (folder / "scripts").symlink_to(ROOT / "scripts")
     program, expected = instrumented(python_blocks)
-    result = subprocess.run([sys.executable, "-c", program], cwd=folder, env=ENV,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", program], cwd=folder, env=ENV, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     printed = printed_outputs(result.stdout)
     assert len(printed) == len(expected)
@@ -157,8 +152,9 @@ def test_readme_api_tour_runs_as_written(tmp_path):
     for command in _commands(_blocks("bash")[-1]):
         arguments = shlex.split(command)
         assert arguments[0] == "python"
-        step = subprocess.run([sys.executable, *arguments[1:]], cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=600)
+        step = subprocess.run(
+            [sys.executable, *arguments[1:]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        )
         assert step.returncode == 0, f"{command}\n{step.stderr[-4000:]}"
     assert (tmp_path / "evaluation" / "metrics.json").exists()
     assert (tmp_path / "stage2" / "model.safetensors").exists()

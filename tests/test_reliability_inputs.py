@@ -40,7 +40,6 @@ TFCOVR = [sys.executable, "-m", "modeling_tfcovr.commands"]  # the `tfcovr` prog
 SMALL = dict(num_frames=4, size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
 
 
-
 def _pixels_to_levels(pixels: torch.Tensor, processor) -> np.ndarray:
     """`pixel_values_videos` (T, 3, H, W) back to 0-255 values."""
     mean = torch.tensor(processor.image_mean)[:, None, None]
@@ -48,8 +47,15 @@ def _pixels_to_levels(pixels: torch.Tensor, processor) -> np.ndarray:
     return ((pixels * std + mean) * 255).numpy()
 
 
-def _write_with_pyav(path: Path, frames: np.ndarray, container: str, codec: str, pix_fmt: str, input_format: str,
-                     options: dict | None = None) -> Path:
+def _write_with_pyav(
+    path: Path,
+    frames: np.ndarray,
+    container: str,
+    codec: str,
+    pix_fmt: str,
+    input_format: str,
+    options: dict | None = None,
+) -> Path:
     """Encodes `frames` losslessly or in odd pixel formats (grey, alpha), which `write_mp4` does not do."""
     with av.open(str(path), mode="w", format=container, options=options or {}) as output:
         stream = output.add_stream(codec, rate=8)
@@ -103,8 +109,15 @@ def _make_bad_videos(folder: Path) -> dict[str, Path]:
     _write_audio_only_mp4(paths["audio_only"])
     data = good.read_bytes()
     paths["truncated"].write_bytes(data[: len(data) // 2])  # the index (moov) is at the end: it is cut off
-    faststart = _write_with_pyav(folder / ".faststart.mp4", np.random.default_rng(1).integers(0, 255, (12, 64, 64, 3), np.uint8),
-                                 "mp4", "libx264", "yuv420p", "rgb24", {"movflags": "faststart"})
+    faststart = _write_with_pyav(
+        folder / ".faststart.mp4",
+        np.random.default_rng(1).integers(0, 255, (12, 64, 64, 3), np.uint8),
+        "mp4",
+        "libx264",
+        "yuv420p",
+        "rgb24",
+        {"movflags": "faststart"},
+    )
     data = faststart.read_bytes()
     assert 0 < data.find(b"moov") < data.find(b"mdat")  # the index comes first: the frame data is what is cut off
     paths["truncated_faststart"].write_bytes(data[: int(len(data) * 0.6)])
@@ -146,8 +159,13 @@ def odd_videos(tmp_path_factory) -> dict[str, tuple[Path, list[int]]]:
 
 def _tiny_model_and_processor(seed: int = 0):
     tokenizer = mt.build_word_level_tokenizer(TINY_TEXT_WORDS)
-    config = mt.TFCoVRConfig(vision_config=TINY_VISION, text_config=tiny_text_config(len(tokenizer)), embed_dim=32,
-                             combiner_projection_dim=48, combiner_hidden_dim=64)
+    config = mt.TFCoVRConfig(
+        vision_config=TINY_VISION,
+        text_config=tiny_text_config(len(tokenizer)),
+        embed_dim=32,
+        combiner_projection_dim=48,
+        combiner_hidden_dim=64,
+    )
     torch.manual_seed(seed)
     model = mt.TFCoVRModel(config).eval()
     return model, mt.TFCoVRProcessor(mt.TFCoVRVideoProcessor(**SMALL), tokenizer)
@@ -253,8 +271,10 @@ def test_extraction_lists_every_bad_video_and_embeds_the_rest(bad_videos, odd_vi
     processor = mt.TFCoVRVideoProcessor(**SMALL)
     good = [(p.stem, p) for p in good_videos] + [(name, path) for name, (path, _) in odd_videos.items()]
     bad = [(kind, path) for kind, path in bad_videos.items()]
-    mixed = [pair for pairs in zip(good, bad) for pair in pairs] + good[len(bad):] + bad[len(good):]
-    summary = extract_embeddings(vision, processor, mixed, tmp_path / "mixed", shard_size=4, batch_size=3, progress=False)
+    mixed = [pair for pairs in zip(good, bad) for pair in pairs] + good[len(bad) :] + bad[len(good) :]
+    summary = extract_embeddings(
+        vision, processor, mixed, tmp_path / "mixed", shard_size=4, batch_size=3, progress=False
+    )
     assert summary.failures == len(bad) and summary.videos_embedded == len(good)
 
     failures = {record["video_id"]: record for record in read_failures(tmp_path / "mixed")}
@@ -280,8 +300,13 @@ def test_pipeline_index_lists_bad_videos_and_indexes_the_rest(pipe, bad_videos, 
     videos = [good_videos[0], bad[0], bad[1], good_videos[1], bad[2], bad[3], good_videos[2], bad[4]]
     gallery = pipe.index([str(v) for v in videos], batch_size=3, progress=False)
     assert list(gallery.video_ids) == ["good_0", "good_1", "good_2"]
-    assert [f["video_id"] for f in pipe.index_failures] == ["missing", "zero_bytes", "truncated", "text_named_mp4",
-                                                            "directory"]
+    assert [f["video_id"] for f in pipe.index_failures] == [
+        "missing",
+        "zero_bytes",
+        "truncated",
+        "text_named_mp4",
+        "directory",
+    ]
     assert [f["index"] for f in pipe.index_failures] == [1, 2, 4, 5, 7]
     for failure, path in zip(pipe.index_failures, bad):
         assert str(path) in failure["error"]
@@ -301,8 +326,18 @@ def test_pipeline_query_with_a_broken_video_names_it(pipe, bad_videos, good_vide
 # Video ids that would leave the video root
 # ----------------------------------------------------------------------------------------------------------------------
 
-UNSAFE_IDS = ["../outside", "../../etc/passwd", "sub/clip", "sub\\clip", "..", ".", "", "/abs/clip", "..hidden",
-              "clip\x00.mp4"]
+UNSAFE_IDS = [
+    "../outside",
+    "../../etc/passwd",
+    "sub/clip",
+    "sub\\clip",
+    "..",
+    ".",
+    "",
+    "/abs/clip",
+    "..hidden",
+    "clip\x00.mp4",
+]
 
 
 @pytest.mark.parametrize("video_id", UNSAFE_IDS)
@@ -357,8 +392,20 @@ def test_extract_script_refuses_a_table_with_ids_leaving_the_root(tmp_path, colu
     pq.write_table(pa.table({column: ["inside" if column == "video_id" else "inside.mp4", value]}), table)
     script = load_command("extract-embeddings")
     with pytest.raises(UnsafePathError, match=message.replace("(", r"\(")):
-        script.main(["--model", str(world["vision"]), "--videos", str(table), "--video-root", str(world["root"]),
-                     "--output", str(tmp_path / "out"), "--num-workers", "0"])
+        script.main(
+            [
+                "--model",
+                str(world["vision"]),
+                "--videos",
+                str(table),
+                "--video-root",
+                str(world["root"]),
+                "--output",
+                str(tmp_path / "out"),
+                "--num-workers",
+                "0",
+            ]
+        )
     assert not (tmp_path / "out").exists()  # refused before anything was read or written
 
 
@@ -367,9 +414,24 @@ def test_extract_script_cli_prints_the_error_without_a_traceback(tmp_path):
     table = tmp_path / "videos.parquet"
     pq.write_table(pa.table({"video_id": ["inside", "../outside"]}), table)
     result = subprocess.run(
-        [*TFCOVR, "extract-embeddings", "--model", str(world["vision"]), "--videos",
-         str(table), "--video-root", str(world["root"]), "--output", str(tmp_path / "out"), "--num-workers", "0"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        [
+            *TFCOVR,
+            "extract-embeddings",
+            "--model",
+            str(world["vision"]),
+            "--videos",
+            str(table),
+            "--video-root",
+            str(world["root"]),
+            "--output",
+            str(tmp_path / "out"),
+            "--num-workers",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert result.returncode == 1
     assert "error: UnsafePathError: video id '../outside' is not a plain file name" in result.stderr
@@ -382,8 +444,10 @@ def test_stage2_raw_video_training_refuses_ids_leaving_the_root(tmp_path):
     root = tmp_path / "videos"
     root.mkdir()
     triplets = tmp_path / "triplets"
-    _triplets(_mkdir(triplets / "data") / "train.parquet", [("train_0_0", "", ["train_1_0"]),
-                                                            ("../../etc/passwd", "", ["train_1_0"])])
+    _triplets(
+        _mkdir(triplets / "data") / "train.parquet",
+        [("train_0_0", "", ["train_1_0"]), ("../../etc/passwd", "", ["train_1_0"])],
+    )
     arguments = stage2_arguments(world, tmp_path / "run", triplets=triplets, video_root=root, num_train_epochs=1)
     position = arguments.index("--embeddings")
     del arguments[position : position + 2]  # raw videos instead of embeddings
@@ -419,11 +483,20 @@ def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
 
 def _valid_csvs(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    _write_csv(folder / "train.csv", TRAIN_HEADER, [["q1", "t1", "A", "B", _modification("B", "one more turn")],
-                                                    ["q2", "t2", "A", "C", _modification("C", "the same but on the beam")]])
+    _write_csv(
+        folder / "train.csv",
+        TRAIN_HEADER,
+        [
+            ["q1", "t1", "A", "B", _modification("B", "one more turn")],
+            ["q2", "t2", "A", "C", _modification("C", "the same but on the beam")],
+        ],
+    )
     _write_csv(folder / "val.csv", TRAIN_HEADER, [["q3", "t3", "A", "B", _modification("B", "one more turn")]])
-    _write_csv(folder / "test.csv", TEST_HEADER, [["1", "q4", "t4", "['t4', 't5']", "with 2 turns"],
-                                                  ["2", "q5", "t6", "['t6']", "reverse the direction"]])
+    _write_csv(
+        folder / "test.csv",
+        TEST_HEADER,
+        [["1", "q4", "t4", "['t4', 't5']", "with 2 turns"], ["2", "q5", "t6", "['t6']", "reverse the direction"]],
+    )
     return folder
 
 
@@ -439,7 +512,9 @@ def test_csv_missing_file_zero_bytes_and_missing_columns_are_file_errors(tmp_pat
     (folder / "val.csv").write_bytes(b"")
     with pytest.raises(DataFormatError, match=r"val\.csv' is empty; expected a header line"):
         build_tfcovr_dataset(folder, tmp_path / "out", skip_invalid=True)
-    _write_csv(folder / "val.csv", ["query_id", "query_video", "target_video", "target_videos_ids"], [["1", "a", "b", "['b']"]])
+    _write_csv(
+        folder / "val.csv", ["query_id", "query_video", "target_video", "target_videos_ids"], [["1", "a", "b", "['b']"]]
+    )
     with pytest.raises(DataFormatError, match=r"val\.csv' line 1 \(header\): missing column\(s\) modification"):
         build_tfcovr_dataset(folder, tmp_path / "out", skip_invalid=True)  # no row can be read: skipping cannot help
     assert not (tmp_path / "out").exists()
@@ -448,14 +523,18 @@ def test_csv_missing_file_zero_bytes_and_missing_columns_are_file_errors(tmp_pat
 def test_csv_malformed_literals_are_reported_per_row_and_never_run(tmp_path):
     folder = _valid_csvs(tmp_path / "csv")
     marker = tmp_path / "EXECUTED"
-    _write_csv(folder / "test.csv", TEST_HEADER, [
-        ["1", "q4", "t4", "['t4', 't5']", "with 2 turns"],
-        ["2", "q5", "t6", "['t6'", "x"],  # unclosed
-        ["3", "q5", "t6", "{'t6': 1}", "x"],  # a dict, not a list
-        ["4", "q5", "t6", f"[__import__('pathlib').Path({str(marker)!r}).touch()]", "x"],  # code
-        ["5", "q5", "t6", "[" * 300 + "]" * 300, "x"],  # too deeply nested for the parser
-        ["6", "q5", "t6", "[None]", "x"],
-    ])
+    _write_csv(
+        folder / "test.csv",
+        TEST_HEADER,
+        [
+            ["1", "q4", "t4", "['t4', 't5']", "with 2 turns"],
+            ["2", "q5", "t6", "['t6'", "x"],  # unclosed
+            ["3", "q5", "t6", "{'t6': 1}", "x"],  # a dict, not a list
+            ["4", "q5", "t6", f"[__import__('pathlib').Path({str(marker)!r}).touch()]", "x"],  # code
+            ["5", "q5", "t6", "[" * 300 + "]" * 300, "x"],  # too deeply nested for the parser
+            ["6", "q5", "t6", "[None]", "x"],
+        ],
+    )
     report = build_tfcovr_dataset(folder, tmp_path / "out", skip_invalid=True)
     reasons = {entry["row"]: entry["reason"] for entry in report["skipped_rows"]}
     assert sorted(reasons) == [2, 3, 4, 5, 6]
@@ -470,9 +549,11 @@ def test_csv_malformed_literals_are_reported_per_row_and_never_run(tmp_path):
 
 def test_csv_duplicate_rows_and_query_ids_are_invalid_rows(tmp_path):
     folder = _valid_csvs(tmp_path / "csv")
-    train = [["q1", "t1", "A", "B", _modification("B", "one more turn")],
-             ["q2", "t2", "A", "C", _modification("C", "on the beam")],
-             ["q1", "t1", "A", "B", _modification("B", "one more turn")]]  # row 3 repeats row 1
+    train = [
+        ["q1", "t1", "A", "B", _modification("B", "one more turn")],
+        ["q2", "t2", "A", "C", _modification("C", "on the beam")],
+        ["q1", "t1", "A", "B", _modification("B", "one more turn")],
+    ]  # row 3 repeats row 1
     _write_csv(folder / "train.csv", TRAIN_HEADER, train)
     _write_csv(folder / "test.csv", TEST_HEADER, [["1", "q4", "t4", "['t4']", "x"], ["1", "q5", "t6", "['t6']", "y"]])
     with pytest.raises(DataFormatError) as caught:
@@ -496,7 +577,13 @@ def test_csv_duplicate_rows_and_query_ids_are_invalid_rows(tmp_path):
 @pytest.mark.parametrize("bad_id", ["../outside", "sub/clip", "sub\\clip", ".."])
 def test_csv_video_ids_leaving_the_root_are_invalid_rows(tmp_path, column, bad_id):
     folder = _valid_csvs(tmp_path / "csv")
-    row = {"query_id": "9", "query_video": "q9", "target_video": "t9", "target_videos_ids": "['t9']", "modification": "x"}
+    row = {
+        "query_id": "9",
+        "query_video": "q9",
+        "target_video": "t9",
+        "target_videos_ids": "['t9']",
+        "modification": "x",
+    }
     row[column] = repr([bad_id]) if column == "target_videos_ids" else bad_id
     if column == "target_video":
         row["target_videos_ids"] = repr([bad_id])
@@ -512,21 +599,34 @@ def test_csv_target_video_missing_from_its_target_list_is_an_invalid_row(tmp_pat
     folder = _valid_csvs(tmp_path / "csv")
     _write_csv(folder / "test.csv", TEST_HEADER, [["1", "q4", "t4", "['t4']", "x"], ["2", "q5", "t9", "['t6']", "y"]])
     report = build_tfcovr_dataset(folder, tmp_path / "out", skip_invalid=True)
-    assert report["skipped_rows"] == [{"file": "test.csv", "split": "test", "row": 2, "line": 3,
-                                       "reason": "target_video 't9' is not among target_videos_ids"}]
+    assert report["skipped_rows"] == [
+        {
+            "file": "test.csv",
+            "split": "test",
+            "row": 2,
+            "line": 3,
+            "reason": "target_video 't9' is not among target_videos_ids",
+        }
+    ]
 
 
 def test_csv_with_bytes_that_are_not_utf8_reports_the_row(tmp_path):
     folder = _valid_csvs(tmp_path / "csv")
     header = ",".join(TRAIN_HEADER).encode()
-    good = b'q3,t3,A,B,"{\'B\': {\'modification\': \'one more turn\'}}"'
-    latin1 = b'q4,t4,A,B,"{\'B\': {\'modification\': \'caf\xe9 turn\'}}"'  # Latin-1, not UTF-8
+    good = b"q3,t3,A,B,\"{'B': {'modification': 'one more turn'}}\""
+    latin1 = b"q4,t4,A,B,\"{'B': {'modification': 'caf\xe9 turn'}}\""  # Latin-1, not UTF-8
     (folder / "val.csv").write_bytes(b"\r\n".join([header, good, latin1, b"q5,t5\xff,A,B,x", b""]))
     with pytest.raises(DataFormatError) as caught:
         build_tfcovr_dataset(folder, tmp_path / "strict")
     message = str(caught.value)
-    assert "val.csv row 2 (line 3; the header is line 1): column 'modification' is not valid UTF-8 text (byte 0xe9" in message
-    assert "val.csv row 3 (line 4; the header is line 1): column 'target_video' is not valid UTF-8 text (byte 0xff" in message
+    assert (
+        "val.csv row 2 (line 3; the header is line 1): column 'modification' is not valid UTF-8 text (byte 0xe9"
+        in message
+    )
+    assert (
+        "val.csv row 3 (line 4; the header is line 1): column 'target_video' is not valid UTF-8 text (byte 0xff"
+        in message
+    )
     report = build_tfcovr_dataset(folder, tmp_path / "out", skip_invalid=True)
     assert [(e["row"], e["line"]) for e in report["skipped_rows"]] == [(2, 3), (3, 4)]
     assert [r["modification"] for r in _rows(tmp_path / "out" / "data" / "val.parquet")] == ["one more turn"]
@@ -539,11 +639,16 @@ def test_csv_with_bytes_that_are_not_utf8_reports_the_row(tmp_path):
 def test_csv_empty_modification_is_invalid_and_a_10000_character_one_is_kept_whole(tmp_path):
     folder = _valid_csvs(tmp_path / "csv")
     long_text = ("add one more twist and " * 500)[:10_000]
-    _write_csv(folder / "test.csv", TEST_HEADER, [["1", "q4", "t4", "['t4']", long_text], ["2", "q5", "t6", "['t6']", "  "],
-                                                  ["3", "q6", "t7", "['t7']", ""]])
+    _write_csv(
+        folder / "test.csv",
+        TEST_HEADER,
+        [["1", "q4", "t4", "['t4']", long_text], ["2", "q5", "t6", "['t6']", "  "], ["3", "q6", "t7", "['t7']", ""]],
+    )
     report = build_tfcovr_dataset(folder, tmp_path / "out", skip_invalid=True)
     assert [(e["row"], e["reason"]) for e in report["skipped_rows"]] == [
-        (2, "empty value in column 'modification'"), (3, "empty value in column 'modification'")]
+        (2, "empty value in column 'modification'"),
+        (3, "empty value in column 'modification'"),
+    ]
     assert _rows(tmp_path / "out" / "data" / "test.parquet")[0]["modification"] == long_text.strip()
 
 
@@ -616,7 +721,9 @@ def test_nan_and_inf_embeddings_are_refused_naming_the_video(pipe, tmp_path, bad
     path = _raw_embeddings_parquet(tmp_path / "raw.parquet", ids, values.tolist(), fixed=32)
     with pytest.raises(DataFormatError, match="NaN or inf in the embedding of video\\(s\\) 'clip_b'"):
         read_embeddings(path)
-    with pytest.raises(DataFormatError, match=re.escape(f"{path}: the embedding of video 'clip_b' (row 1) contains NaN")):
+    with pytest.raises(
+        DataFormatError, match=re.escape(f"{path}: the embedding of video 'clip_b' (row 1) contains NaN")
+    ):
         pipe.index(str(path))
     with pytest.raises(DataFormatError, match="the embedding of video 'clip_b' \\(row 1\\) contains NaN or inf"):
         RetrievalIndex(ids, values)
@@ -631,11 +738,15 @@ def test_embeddings_of_the_wrong_dimension_are_refused(pipe, tmp_path):
     path = write_embeddings_parquet(tmp_path / "d16.parquet", ids, rng.normal(size=(2, 16)))
     with pytest.raises(DataFormatError, match="embedding of video 'clip_a' has dimension 16, expected 32"):
         read_embeddings(path, expected_dim=32)
-    with pytest.raises(DataFormatError, match=re.escape(f"{path}: embeddings have dimension 16, but the model's queries "
-                                                        "have dimension 32")):
+    with pytest.raises(
+        DataFormatError,
+        match=re.escape(f"{path}: embeddings have dimension 16, but the model's queries have dimension 32"),
+    ):
         pipe.index(str(path))
     ragged = _raw_embeddings_parquet(tmp_path / "ragged.parquet", ids, [[0.5] * 32, [0.5] * 31])
-    with pytest.raises(DataFormatError, match="embedding of video 'clip_b' has dimension 31, but video 'clip_a' has 32"):
+    with pytest.raises(
+        DataFormatError, match="embedding of video 'clip_b' has dimension 31, but video 'clip_a' has 32"
+    ):
         read_embeddings(ragged)
     with pytest.raises(DataFormatError, match=re.escape(f"{ragged}: column 'embedding' holds embeddings of different")):
         pipe.index(str(ragged))
@@ -645,8 +756,9 @@ def test_embeddings_of_the_wrong_dimension_are_refused(pipe, tmp_path):
     write_embeddings_parquet(shards / "b.parquet", ["clip_b"], rng.normal(size=(1, 24)))
     with pytest.raises(DataFormatError, match="clip_b"):
         read_embeddings(shards)
-    with pytest.raises(DataFormatError, match="query embeddings have dimension 31 but the gallery's embeddings have "
-                                              "dimension 32"):
+    with pytest.raises(
+        DataFormatError, match="query embeddings have dimension 31 but the gallery's embeddings have dimension 32"
+    ):
         pipe(query_embeds=np.ones(31), gallery=RetrievalIndex(ids, rng.normal(size=(2, 32))))
     with pytest.raises(DataFormatError, match="embedding of video 'clip_a' has dimension 16, expected 768"):
         validate_embeddings(ids, rng.normal(size=(2, 16)), expected_dim=768)
@@ -689,21 +801,49 @@ def saved_model(tmp_path_factory) -> Path:
 
 
 def _triplets(path: Path, rows: list[tuple[str, str, list[str]]]) -> Path:
-    pq.write_table(pa.Table.from_pylist([
-        {"query_id": str(i), "query_video": q, "query_label": "", "modification": "one more rotation",
-         "target_video": targets[0], "target_videos": targets, "target_label": "", "source": "synthetic"}
-        for i, (q, _, targets) in enumerate(rows)]), path)
+    pq.write_table(
+        pa.Table.from_pylist(
+            [
+                {
+                    "query_id": str(i),
+                    "query_video": q,
+                    "query_label": "",
+                    "modification": "one more rotation",
+                    "target_video": targets[0],
+                    "target_videos": targets,
+                    "target_label": "",
+                    "source": "synthetic",
+                }
+                for i, (q, _, targets) in enumerate(rows)
+            ]
+        ),
+        path,
+    )
     return path
 
 
 def test_evaluation_reports_targets_absent_from_the_gallery(saved_model, tmp_path):
-    triplets = _triplets(tmp_path / "test.parquet", [("q0", "", ["t0", "t1"]), ("q1", "", ["t2"]), ("q2", "", ["t3"]),
-                                                     ("q_missing", "", ["t0"])])
+    triplets = _triplets(
+        tmp_path / "test.parquet",
+        [("q0", "", ["t0", "t1"]), ("q1", "", ["t2"]), ("q2", "", ["t3"]), ("q_missing", "", ["t0"])],
+    )
     ids = ["q0", "q1", "q2", "t0", "t1", "t3"]  # t2 has no embedding, nor has q_missing
     embeddings = write_embeddings_parquet(tmp_path / "e.parquet", ids, np.random.default_rng(0).normal(size=(6, 32)))
     script = load_command("evaluate")
-    report = script.main(["--model", str(saved_model), "--triplets", str(triplets), "--embeddings", str(embeddings),
-                          "--output-dir", str(tmp_path / "eval"), "--k", "1,3"])
+    report = script.main(
+        [
+            "--model",
+            str(saved_model),
+            "--triplets",
+            str(triplets),
+            "--embeddings",
+            str(embeddings),
+            "--output-dir",
+            str(tmp_path / "eval"),
+            "--k",
+            "1,3",
+        ]
+    )
     assert report["missing_gallery_videos"] == ["t2"]
     assert report["queries_without_target_in_gallery"] == 1  # q1: its only target is missing
     assert report["num_queries"] == 3 and report["skipped_queries"] == 1  # q_missing has no embedding
@@ -722,10 +862,30 @@ def test_evaluation_refuses_unsafe_ids_and_wrong_dimensions(saved_model, tmp_pat
     triplets = _triplets(tmp_path / "test.parquet", [("inside", "", ["inside"]), ("../outside", "", ["inside"])])
     script = load_command("evaluate")
     with pytest.raises(UnsafePathError, match="video id '../outside' is not a plain file name"):
-        script.main(["--model", str(saved_model), "--triplets", str(triplets), "--video-root", str(world["root"]),
-                     "--output-dir", str(tmp_path / "eval")])
+        script.main(
+            [
+                "--model",
+                str(saved_model),
+                "--triplets",
+                str(triplets),
+                "--video-root",
+                str(world["root"]),
+                "--output-dir",
+                str(tmp_path / "eval"),
+            ]
+        )
     assert not (tmp_path / "eval").exists()
     wrong = write_embeddings_parquet(tmp_path / "d8.parquet", ["inside"], np.ones((1, 8)))
     with pytest.raises(DataFormatError, match="embedding of video 'inside' has dimension 8, expected 32"):
-        script.main(["--model", str(saved_model), "--triplets", str(triplets), "--embeddings", str(wrong),
-                     "--output-dir", str(tmp_path / "eval")])
+        script.main(
+            [
+                "--model",
+                str(saved_model),
+                "--triplets",
+                str(triplets),
+                "--embeddings",
+                str(wrong),
+                "--output-dir",
+                str(tmp_path / "eval"),
+            ]
+        )

@@ -17,16 +17,24 @@ TFCOVR = [sys.executable, "-m", "modeling_tfcovr.commands"]  # the `tfcovr` prog
 
 
 def _metrics(temporal: float, single: float, text: float, accuracy: float, seconds: float) -> dict:
-    results = {"tfcovr": {"map@10": temporal, "recall@10": temporal + 1},
-               "tfcovr_single_frame": {"map@10": single, "recall@10": single + 1},
-               "text_only": {"map@10": text, "recall@10": text + 1}}
-    return {"results": results, "stage1": {"temporal": {"eval_accuracy": accuracy}, "single_frame": {"eval_accuracy": 0.2}},
-            "timings_seconds": {"total": seconds}}
+    results = {
+        "tfcovr": {"map@10": temporal, "recall@10": temporal + 1},
+        "tfcovr_single_frame": {"map@10": single, "recall@10": single + 1},
+        "text_only": {"map@10": text, "recall@10": text + 1},
+    }
+    return {
+        "results": results,
+        "stage1": {"temporal": {"eval_accuracy": accuracy}, "single_frame": {"eval_accuracy": 0.2}},
+        "timings_seconds": {"total": seconds},
+    }
 
 
 def test_summary_is_mean_min_max_of_every_metric_and_of_stage1_accuracy():
-    rows = [seed_row(0, _metrics(80.0, 16.0, 7.0, 0.90, 300.0)), seed_row(1, _metrics(71.0, 20.0, 8.0, 0.85, 330.0)),
-            seed_row(2, _metrics(89.0, 12.0, 5.0, 0.98, 320.0))]
+    rows = [
+        seed_row(0, _metrics(80.0, 16.0, 7.0, 0.90, 300.0)),
+        seed_row(1, _metrics(71.0, 20.0, 8.0, 0.85, 330.0)),
+        seed_row(2, _metrics(89.0, 12.0, 5.0, 0.98, 320.0)),
+    ]
     assert rows[1]["best_other_map@10"] == 20.0 and rows[1]["ratio_to_best_other"] == pytest.approx(71.0 / 20.0)
     summary = summarise(rows)
     assert summary["seeds"] == [0, 1, 2]
@@ -44,9 +52,13 @@ def test_summary_is_mean_min_max_of_every_metric_and_of_stage1_accuracy():
 
 @pytest.mark.slow
 def test_quick_job_over_two_seeds_writes_the_robustness_table(tmp_path):
-    result = subprocess.run([*TFCOVR, "demo", "--quick", "--seeds", "3", "4",
-                             "--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=1200,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = subprocess.run(
+        [*TFCOVR, "demo", "--quick", "--seeds", "3", "4", "--output-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     saved = json.loads((tmp_path / "robustness.json").read_text())
     assert [row["seed"] for row in saved["rows"]] == [3, 4]
@@ -68,5 +80,7 @@ def test_collect_reads_the_finished_seeds_of_several_sweeps(tmp_path):
     (tmp_path / "a" / "seed-2").mkdir()  # a seed still running: no metrics yet
     collected = collect_seeds([tmp_path / "a", tmp_path / "b"], tmp_path / "all")
     assert [row["seed"] for row in collected["rows"]] == [0, 1, 7]
-    assert collected["summary"]["results"]["tfcovr"]["map@10"] == pytest.approx({"mean": 80.0, "min": 71.0, "max": 89.0})
+    assert collected["summary"]["results"]["tfcovr"]["map@10"] == pytest.approx(
+        {"mean": 80.0, "min": 71.0, "max": 89.0}
+    )
     assert "over seeds 0, 1, 7" in (tmp_path / "all" / "robustness.md").read_text()

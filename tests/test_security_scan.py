@@ -52,32 +52,60 @@ class Finding(NamedTuple):
 # `test_every_allow_listed_place_has_a_guard_test` checks that each has a guard test. A place that ruff finds also
 # carries a noqa comment with the rule's code and the reason in the source, so that `ruff check .` passes.
 ALLOWED: dict[tuple[str, str, str], str] = {
-    ("modeling_tfcovr/data/embeddings.py", "load_pickle_embeddings", "S301"):
-        "the official TF-CoVR embeddings are a pickle stream; reached only with trust_pickle=True (--trust-pickle), "
-        "UntrustedFileError before the file is opened otherwise",
-    ("modeling_tfcovr/convert/loading.py", "load_checkpoint", "torch.load without weights_only=True"):
-        "official checkpoints pickle Python objects (a scheduler, argparse.Namespace); torch.load(weights_only=False) "
-        "runs only after weights_only=True failed and trust_pickle=True, UntrustedFileError otherwise",
-    ("modeling_tfcovr/convert/loading.py", "load_checkpoint", "torch.jit.load"):
-        "OpenAI's released CLIP .pt files are TorchScript archives; loaded only with trust_pickle=True",
-    ("modeling_tfcovr/convert/loading.py", "_LenientUnpickler", "pickle.Unpickler subclass"):
-        "the unpickler of load_checkpoint's trusted path (placeholders for classes that cannot be imported); used "
-        "only through _lenient_pickle_module, whose only caller is that path",
-    ("modeling_tfcovr/safe_pickle.py", "RestrictedUnpickler", "pickle.Unpickler subclass"):
-        "the FineDiving annotation pickles: find_class admits no global but four numpy array builders (allow_numpy), "
-        "so a __reduce__ payload is refused before anything runs; no opt-in needed",
-    ("modeling_tfcovr/commands/check_gpu.py", "_pipeline_answers", "trust_remote_code=True"):
-        "the GPU check loads, through pipeline(...), the model folder it has just trained and saved itself in its own "
-        "temporary folder; the code it trusts is the project's own, written there by save_for_pipeline",
-    ("modeling_tfcovr/demo/main_job.py", "_examples", "trust_remote_code=True"):
-        "the demo reloads, through pipeline(...), the model folder it has just trained and saved itself, to show the "
-        "hub loading path; the code it trusts is the project's own, written there by save_for_pipeline",
+    (
+        "modeling_tfcovr/data/embeddings.py",
+        "load_pickle_embeddings",
+        "S301",
+    ): "the official TF-CoVR embeddings are a pickle stream; reached only with trust_pickle=True (--trust-pickle), "
+    "UntrustedFileError before the file is opened otherwise",
+    (
+        "modeling_tfcovr/convert/loading.py",
+        "load_checkpoint",
+        "torch.load without weights_only=True",
+    ): "official checkpoints pickle Python objects (a scheduler, argparse.Namespace); torch.load(weights_only=False) "
+    "runs only after weights_only=True failed and trust_pickle=True, UntrustedFileError otherwise",
+    (
+        "modeling_tfcovr/convert/loading.py",
+        "load_checkpoint",
+        "torch.jit.load",
+    ): "OpenAI's released CLIP .pt files are TorchScript archives; loaded only with trust_pickle=True",
+    (
+        "modeling_tfcovr/convert/loading.py",
+        "_LenientUnpickler",
+        "pickle.Unpickler subclass",
+    ): "the unpickler of load_checkpoint's trusted path (placeholders for classes that cannot be imported); used "
+    "only through _lenient_pickle_module, whose only caller is that path",
+    (
+        "modeling_tfcovr/safe_pickle.py",
+        "RestrictedUnpickler",
+        "pickle.Unpickler subclass",
+    ): "the FineDiving annotation pickles: find_class admits no global but four numpy array builders (allow_numpy), "
+    "so a __reduce__ payload is refused before anything runs; no opt-in needed",
+    (
+        "modeling_tfcovr/commands/check_gpu.py",
+        "_pipeline_answers",
+        "trust_remote_code=True",
+    ): "the GPU check loads, through pipeline(...), the model folder it has just trained and saved itself in its own "
+    "temporary folder; the code it trusts is the project's own, written there by save_for_pipeline",
+    (
+        "modeling_tfcovr/demo/main_job.py",
+        "_examples",
+        "trust_remote_code=True",
+    ): "the demo reloads, through pipeline(...), the model folder it has just trained and saved itself, to show the "
+    "hub loading path; the code it trusts is the project's own, written there by save_for_pipeline",
 }
 
 # Calls that deserialise with pickle (or equivalent) and that ruff's S301 / S302 do not know, by qualified name.
 _PICKLE_LOADERS = {
-    "_pickle.load", "_pickle.loads", "_pickle.Unpickler", "cPickle.load", "cPickle.loads", "cloudpickle.load",
-    "cloudpickle.loads", "joblib.load", "torch.package.PackageImporter",
+    "_pickle.load",
+    "_pickle.loads",
+    "_pickle.Unpickler",
+    "cPickle.load",
+    "cPickle.loads",
+    "cloudpickle.load",
+    "cloudpickle.loads",
+    "joblib.load",
+    "torch.package.PackageImporter",
 }
 # Unpickler classes: subclassing one makes a place that unpickles (ruff flags calls, not class definitions).
 _UNPICKLER_BASES = {"pickle.Unpickler", "_pickle.Unpickler", "cPickle.Unpickler", "dill.Unpickler"}
@@ -162,8 +190,10 @@ class _Scanner(ast.NodeVisitor):
             self._report(node, "torch.jit.load")
         elif name in _YAML_UNSAFE:
             self._report(node, "yaml.load without a safe loader")
-        elif name in {"numpy.load", "np.load"} and "allow_pickle" in keywords and not (
-            isinstance(keywords["allow_pickle"], ast.Constant) and keywords["allow_pickle"].value is False
+        elif (
+            name in {"numpy.load", "np.load"}
+            and "allow_pickle" in keywords
+            and not (isinstance(keywords["allow_pickle"], ast.Constant) and keywords["allow_pickle"].value is False)
         ):
             self._report(node, "numpy.load with allow_pickle")
         if "trust_remote_code" in keywords and not (
@@ -174,8 +204,10 @@ class _Scanner(ast.NodeVisitor):
 
     def visit_Dict(self, node: ast.Dict) -> None:  # {"trust_remote_code": True} passed on as **kwargs
         for key, value in zip(node.keys, node.values):
-            if isinstance(key, ast.Constant) and key.value == "trust_remote_code" and not (
-                isinstance(value, ast.Constant) and value.value is False
+            if (
+                isinstance(key, ast.Constant)
+                and key.value == "trust_remote_code"
+                and not (isinstance(value, ast.Constant) and value.value is False)
             ):
                 self._report(node, "trust_remote_code=True")
         self.generic_visit(node)
@@ -197,8 +229,20 @@ def scan_project() -> list[Finding]:
 
 def ruff_security_findings(paths: list[Path], cwd: Path = ROOT, ignore_noqa: bool = True) -> list[dict]:
     """ruff's diagnostics of the security rules (codes S...) on `paths`, with the project's configuration."""
-    command = [sys.executable, "-m", "ruff", "check", "--no-cache", "--exit-zero", "--output-format", "json",
-               "--config", str(ROOT / "pyproject.toml"), *(["--ignore-noqa"] if ignore_noqa else []), *map(str, paths)]
+    command = [
+        sys.executable,
+        "-m",
+        "ruff",
+        "check",
+        "--no-cache",
+        "--exit-zero",
+        "--output-format",
+        "json",
+        "--config",
+        str(ROOT / "pyproject.toml"),
+        *(["--ignore-noqa"] if ignore_noqa else []),
+        *map(str, paths),
+    ]
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120, check=True)
     return [diagnostic for diagnostic in json.loads(result.stdout) if re.fullmatch(r"S\d+", diagnostic["code"] or "")]
 
@@ -209,7 +253,9 @@ def _enclosing_scope(tree: ast.AST, line: int) -> str:
     nodes = [tree]
     while nodes:
         inner = [
-            child for node in nodes for child in ast.iter_child_nodes(node)
+            child
+            for node in nodes
+            for child in ast.iter_child_nodes(node)
             if getattr(child, "lineno", None) is not None and child.lineno <= line <= child.end_lineno
         ]
         definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -355,9 +401,10 @@ def test_enclosing_scope_of_a_line():
 def test_no_unexpected_code_execution_in_the_package_and_scripts():
     findings = scan_project() + ruff_project_findings()
     unexpected = [f for f in findings if (f.file, f.function, f.kind) not in ALLOWED]
-    assert not unexpected, "unexpected ways to run code from a file (add an opt-in guard, or to ALLOWED with the " \
-                           "reason and a guard test):\n" + "\n".join(f"  {f.file}:{f.line} in {f.function}: {f.kind}"
-                                                                    for f in unexpected)
+    assert not unexpected, (
+        "unexpected ways to run code from a file (add an opt-in guard, or to ALLOWED with the "
+        "reason and a guard test):\n" + "\n".join(f"  {f.file}:{f.line} in {f.function}: {f.kind}" for f in unexpected)
+    )
     stale = set(ALLOWED) - {(f.file, f.function, f.kind) for f in findings}
     assert not stale, f"allow-list entries that the code no longer has (remove them): {sorted(stale)}"
 
@@ -400,7 +447,6 @@ def _torchscript_archive(path: Path) -> Path:
     return path
 
 
-
 def test_the_restricted_unpickler_refuses_payloads_without_running_it(tmp_path):
     """Guard of ALLOWED[safe_pickle.py, RestrictedUnpickler, pickle.Unpickler subclass]."""
     from modeling_tfcovr.safe_pickle import load_data_pickle
@@ -420,8 +466,11 @@ def test_pickle_embeddings_are_refused_without_trust_pickle(tmp_path):
     """Guard of ALLOWED[embeddings.py, load_pickle_embeddings, S301]."""
     marker = tmp_path / "EXECUTED"
     evil = _evil_pickle_stream(tmp_path / "embeddings.pkl", marker)
-    for call in (lambda: load_pickle_embeddings(evil), lambda: load_pickle_embeddings(evil, trust_pickle="yes"),
-                 lambda: convert_pickle_embeddings(evil, tmp_path / "out.parquet")):
+    for call in (
+        lambda: load_pickle_embeddings(evil),
+        lambda: load_pickle_embeddings(evil, trust_pickle="yes"),
+        lambda: convert_pickle_embeddings(evil, tmp_path / "out.parquet"),
+    ):
         with pytest.raises(UntrustedFileError, match="--trust-pickle") as caught:
             call()
         assert isinstance(caught.value, TFCoVRError) and str(evil) in str(caught.value)
@@ -438,7 +487,9 @@ def test_checkpoints_that_need_unpickling_are_refused_without_trust_pickle(tmp_p
     _LenientUnpickler it uses."""
     marker = tmp_path / "EXECUTED"
     evil = _evil_checkpoint(tmp_path / "model.ckpt", marker)
-    with pytest.raises(UntrustedFileError, match="cannot be read safely: it contains the Python object 'exec'.*--trust-pickle"):
+    with pytest.raises(
+        UntrustedFileError, match="cannot be read safely: it contains the Python object 'exec'.*--trust-pickle"
+    ):
         load_checkpoint(evil)
     with pytest.raises(UntrustedFileError):
         load_state_dict(evil)
@@ -468,16 +519,31 @@ def test_torchscript_archives_are_refused_without_trust_pickle(tmp_path):
 
 
 GUARD_TESTS = {
-    ("modeling_tfcovr/data/embeddings.py", "load_pickle_embeddings", "S301"):
-        test_pickle_embeddings_are_refused_without_trust_pickle,
-    ("modeling_tfcovr/convert/loading.py", "load_checkpoint", "torch.load without weights_only=True"):
-        test_checkpoints_that_need_unpickling_are_refused_without_trust_pickle,
-    ("modeling_tfcovr/convert/loading.py", "load_checkpoint", "torch.jit.load"):
-        test_torchscript_archives_are_refused_without_trust_pickle,
-    ("modeling_tfcovr/convert/loading.py", "_LenientUnpickler", "pickle.Unpickler subclass"):
-        test_checkpoints_that_need_unpickling_are_refused_without_trust_pickle,
-    ("modeling_tfcovr/safe_pickle.py", "RestrictedUnpickler", "pickle.Unpickler subclass"):
-        test_the_restricted_unpickler_refuses_payloads_without_running_it,
+    (
+        "modeling_tfcovr/data/embeddings.py",
+        "load_pickle_embeddings",
+        "S301",
+    ): test_pickle_embeddings_are_refused_without_trust_pickle,
+    (
+        "modeling_tfcovr/convert/loading.py",
+        "load_checkpoint",
+        "torch.load without weights_only=True",
+    ): test_checkpoints_that_need_unpickling_are_refused_without_trust_pickle,
+    (
+        "modeling_tfcovr/convert/loading.py",
+        "load_checkpoint",
+        "torch.jit.load",
+    ): test_torchscript_archives_are_refused_without_trust_pickle,
+    (
+        "modeling_tfcovr/convert/loading.py",
+        "_LenientUnpickler",
+        "pickle.Unpickler subclass",
+    ): test_checkpoints_that_need_unpickling_are_refused_without_trust_pickle,
+    (
+        "modeling_tfcovr/safe_pickle.py",
+        "RestrictedUnpickler",
+        "pickle.Unpickler subclass",
+    ): test_the_restricted_unpickler_refuses_payloads_without_running_it,
 }
 
 
@@ -488,6 +554,10 @@ def test_every_allow_listed_place_has_a_guard_test():
     source = (ROOT / "modeling_tfcovr/convert/loading.py").read_text(encoding="utf-8")
     tree = ast.parse(source)
     # the lenient unpickler is reachable only through load_checkpoint, after the trust check
-    users = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
-             and any(isinstance(n, ast.Name) and n.id == "_lenient_pickle_module" for n in ast.walk(node))}
+    users = {
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef)
+        and any(isinstance(n, ast.Name) and n.id == "_lenient_pickle_module" for n in ast.walk(node))
+    }
     assert users == {"load_checkpoint"}

@@ -209,7 +209,6 @@ def test_default_config_sizes_without_rendering():
     assert counts == {"train": 1152, "val": 144, "test": 144}
 
 
-
 def test_body_scale_grows_the_body_and_keeps_saltos_in_the_frame():
     label = SyntheticLabel("floor", "salto", 1.0, "cw")
     body_pixels, travels = {}, {}
@@ -221,12 +220,15 @@ def test_body_scale_grows_the_body_and_keeps_saltos_in_the_frame():
         body_pixels[scale] = (np.abs(frames - np.rint(background)).sum(-1) > 30).sum(axis=(1, 2)).mean()
         travels[scale] = abs(params.end_xy[0] - params.start_xy[0])
         extent = params.half_length + params.head_radius
-        assert min(params.start_xy[0], params.end_xy[0]) >= 0.8 * extent - 1e-9  # at most a fifth of it leaves the frame
+        assert (
+            min(params.start_xy[0], params.end_xy[0]) >= 0.8 * extent - 1e-9
+        )  # at most a fifth of it leaves the frame
         assert max(params.start_xy[0], params.end_xy[0]) <= 1 - 0.8 * extent + 1e-9
     assert body_pixels[1.3] / body_pixels[1.0] == pytest.approx(1.3**2, rel=0.2)  # an area: the square of the scale
     assert travels[1.3] < travels[1.0]
     with pytest.raises(ValueError, match="body_scale"):
         SyntheticConfig(body_scale=3.0)
+
 
 def test_rendered_direction_and_rotation_count_are_what_the_label_says():
     """Track the yellow head around the body centre: its unwrapped angle must turn by 2*pi*R, with
@@ -329,10 +331,13 @@ def test_default_build_is_fast_enough(tmp_path):
     assert stats["splits"]["test"]["targets_per_query"] == {"mean": 4.0, "min": 4, "max": 4}
     assert len(list((tmp_path / "gym" / "videos").iterdir())) == 1440
     # and load_dataset reads it offline, in a fresh process
-    probe = ("from datasets import load_dataset; import sys; d = load_dataset(sys.argv[1]); "
-             "c = load_dataset(sys.argv[1], 'clips'); print(d.num_rows['test'], c.num_rows['train'])")
+    probe = (
+        "from datasets import load_dataset; import sys; d = load_dataset(sys.argv[1]); "
+        "c = load_dataset(sys.argv[1], 'clips'); print(d.num_rows['test'], c.num_rows['train'])"
+    )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    loaded = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "gym")], env=env, capture_output=True, text=True,
-                            timeout=300)
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "gym")], env=env, capture_output=True, text=True, timeout=300
+    )
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     assert loaded.stdout.split() == [str(stats["splits"]["test"]["triplets"]), "1152"]

@@ -91,7 +91,6 @@ def _hub_copy(tmp_path: Path) -> Path:
     return output
 
 
-
 def _rows(path: Path) -> list[dict]:
     return pq.read_table(path).to_pylist()
 

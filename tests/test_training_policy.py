@@ -32,8 +32,13 @@ def _trainable(model: torch.nn.Module) -> set[str]:
 
 @pytest.fixture
 def retrieval_model() -> mt.TFCoVRModel:
-    config = mt.TFCoVRConfig(vision_config=TINY_VISION, text_config=tiny_text_config(20), embed_dim=32,
-                             combiner_projection_dim=48, combiner_hidden_dim=64)
+    config = mt.TFCoVRConfig(
+        vision_config=TINY_VISION,
+        text_config=tiny_text_config(20),
+        embed_dim=32,
+        combiner_projection_dim=48,
+        combiner_hidden_dim=64,
+    )
     return mt.TFCoVRModel(config)
 
 
@@ -110,11 +115,22 @@ def test_adapter_initialization_is_zero_by_default_and_random_on_request():
 def test_configs_saved_with_the_policy_fields_load_into_the_same_architecture(tmp_path):
     """A config.json of an earlier version (policy fields, the two conv-stem fields) loads without them, with the
     stem as `conv_stem`, into a model with the same parameter names, so its weights load strictly."""
-    legacy_vision = {**TINY_VISION, "conv_stem_channels": [8, 16], "conv_stem_temporal_kernel": 3,
-                     "zero_init_adapters": False, "freeze_backbone": True}
-    legacy = {"model_type": "tfcovr", "vision_config": {"model_type": "tfcovr_vision_model", **legacy_vision},
-              "embed_dim": 32, "freeze_vision_encoder": True, "freeze_text_encoder": False,
-              "gather_across_processes": True, "id2label": {"0": "a", "1": "b"}}
+    legacy_vision = {
+        **TINY_VISION,
+        "conv_stem_channels": [8, 16],
+        "conv_stem_temporal_kernel": 3,
+        "zero_init_adapters": False,
+        "freeze_backbone": True,
+    }
+    legacy = {
+        "model_type": "tfcovr",
+        "vision_config": {"model_type": "tfcovr_vision_model", **legacy_vision},
+        "embed_dim": 32,
+        "freeze_vision_encoder": True,
+        "freeze_text_encoder": False,
+        "gather_across_processes": True,
+        "id2label": {"0": "a", "1": "b"},
+    }
     (tmp_path / "config.json").write_text(json.dumps(legacy))
     config = mt.TFCoVRConfig.from_pretrained(tmp_path)
     assert config.vision_config.conv_stem == {"channels": [8, 16], "temporal_kernel": 3}
@@ -124,8 +140,11 @@ def test_configs_saved_with_the_policy_fields_load_into_the_same_architecture(tm
     for name in ("freeze_backbone", "zero_init_adapters", "conv_stem_channels", "conv_stem_temporal_kernel"):
         assert name not in saved["vision_config"]
 
-    current = mt.TFCoVRConfig(vision_config={**TINY_VISION, "conv_stem": {"channels": [8, 16], "temporal_kernel": 3}},
-                              embed_dim=32, id2label={0: "a", 1: "b"})
+    current = mt.TFCoVRConfig(
+        vision_config={**TINY_VISION, "conv_stem": {"channels": [8, 16], "temporal_kernel": 3}},
+        embed_dim=32,
+        id2label={0: "a", 1: "b"},
+    )
     old_model = mt.TFCoVRForVideoClassification(config)
     new_model = mt.TFCoVRForVideoClassification(current)
     assert "vision_model.embeddings.conv_stem_temporal.conv.weight" in new_model.state_dict()
@@ -137,19 +156,31 @@ def test_presets_and_overrides_build_the_configs_the_mirrored_fields_built():
     # The main job's encoder, written out field by field as the demo's argument list used to pass it.
     expected = mt.TFCoVRConfig(
         vision_config=mt.TFCoVRVisionConfig(
-            hidden_size=64, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4, image_size=32,
-            patch_size=16, num_frames=8, drop_path_rate=0.0, conv_stem={"channels": [16, 32, 64], "temporal_kernel": 3},
+            hidden_size=64,
+            intermediate_size=256,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            image_size=32,
+            patch_size=16,
+            num_frames=8,
+            drop_path_rate=0.0,
+            conv_stem={"channels": [16, 32, 64], "temporal_kernel": 3},
             initializer_range=0.1,
         ),
-        embed_dim=64, classifier_dropout=0.0, initializer_range=0.1,
+        embed_dim=64,
+        classifier_dropout=0.0,
+        initializer_range=0.1,
     )
     assert preset_config("synthetic-scratch").to_dict() == expected.to_dict()
     assert preset_config("aim-vit-b16").to_dict() == mt.TFCoVRConfig().to_dict()  # the paper's defaults
     large = preset_config("aim-vit-l14")
     assert (large.vision_config.hidden_size, large.vision_config.patch_size, large.embed_dim) == (1024, 14, 1024)
 
-    overridden = preset_config("aim-vit-b16", "num_frames=4,hidden_size=32,num_attention_heads=2,initializer_range=0.1,"
-                                              'vision_config.conv_stem={"channels": [8, 16]},classifier_dropout=0.3')
+    overridden = preset_config(
+        "aim-vit-b16",
+        "num_frames=4,hidden_size=32,num_attention_heads=2,initializer_range=0.1,"
+        'vision_config.conv_stem={"channels": [8, 16]},classifier_dropout=0.3',
+    )
     assert overridden.vision_config.num_frames == 4 and overridden.vision_config.conv_stem == {"channels": [8, 16]}
     assert overridden.embed_dim == 32  # follows the encoder's width
     assert overridden.initializer_range == overridden.vision_config.initializer_range == 0.1  # a field of both
@@ -158,7 +189,11 @@ def test_presets_and_overrides_build_the_configs_the_mirrored_fields_built():
 
 def test_config_overrides_parse_json_values_and_name_mistakes():
     assert parse_config_overrides(' num_frames=8, hn_nce_variant=official ,conv_stem={"channels": [8,16]},x=[1,2]') == {
-        "num_frames": 8, "hn_nce_variant": "official", "conv_stem": {"channels": [8, 16]}, "x": [1, 2]}
+        "num_frames": 8,
+        "hn_nce_variant": "official",
+        "conv_stem": {"channels": [8, 16]},
+        "x": [1, 2],
+    }
     assert parse_config_overrides(None) == {} == parse_config_overrides("")
     with pytest.raises(ConfigOverrideError, match="'num_frames' is not key=value"):
         parse_config_overrides("num_frames")

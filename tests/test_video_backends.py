@@ -41,8 +41,12 @@ def _textured_frames(num_frames: int, height: int, width: int, seed: int) -> np.
     """Gradients that move with the frame index plus noise: every frame and every pixel differs."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width]
-    frames = np.stack([np.stack([(x * 4 + t * 10) % 256, (y * 5 + t * 7) % 256, ((x + y) * 3 + t) % 256], -1)
-                       for t in range(num_frames)])
+    frames = np.stack(
+        [
+            np.stack([(x * 4 + t * 10) % 256, (y * 5 + t * 7) % 256, ((x + y) * 3 + t) % 256], -1)
+            for t in range(num_frames)
+        ]
+    )
     noise = rng.integers(-20, 21, frames.shape)
     return np.clip(frames + noise, 0, 255).astype(np.uint8)
 
@@ -146,8 +150,10 @@ def test_processor_backend_is_saved_and_gives_the_same_pixels_as_a_torchcodec_de
     assert mt.TFCoVRVideoProcessor(**SMALL).video_backend == "decord"
 
     paths = [path for path, _ in rendered.values()]
-    pixels = {backend: mt.TFCoVRVideoProcessor(**SMALL, video_backend=backend)(paths)["pixel_values_videos"]
-              for backend in VIDEO_BACKENDS}
+    pixels = {
+        backend: mt.TFCoVRVideoProcessor(**SMALL, video_backend=backend)(paths)["pixel_values_videos"]
+        for backend in VIDEO_BACKENDS
+    }
     assert pixels["decord"].shape == (len(paths), 4, 3, 32, 32)
     for backend in ("torchcodec", "pyav"):
         assert torch.equal(pixels[backend], pixels["decord"]), backend
@@ -202,7 +208,11 @@ def test_pipe_index_of_a_video_column_equals_the_gallery_of_the_paths(saved_pipe
     assert len(by_paths) == len(paths)
 
     by_column = pipe.index(_video_dataset(paths + [str(broken)]), progress=False)
-    assert list(by_column.video_ids) == list(by_paths.video_ids) == [path.rsplit("/", 1)[1].split(".")[0] for path in paths]
+    assert (
+        list(by_column.video_ids)
+        == list(by_paths.video_ids)
+        == [path.rsplit("/", 1)[1].split(".")[0] for path in paths]
+    )
     assert list(by_column.paths) == paths
     np.testing.assert_allclose(by_column.embeddings, by_paths.embeddings, rtol=0, atol=1e-6)
     assert [(f["video_id"], f["video"]) for f in pipe.index_failures] == [("broken", str(broken))]
@@ -226,8 +236,17 @@ def test_extraction_of_a_video_column_equals_extraction_of_the_paths(rendered, t
     from modeling_tfcovr.data.embeddings import read_embeddings
     from modeling_tfcovr.training.extract import extract_embeddings
 
-    encoder = mt.TFCoVRVisionModel(mt.TFCoVRVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                                         num_attention_heads=2, image_size=16, patch_size=8, num_frames=4))
+    encoder = mt.TFCoVRVisionModel(
+        mt.TFCoVRVisionConfig(
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=16,
+            patch_size=8,
+            num_frames=4,
+        )
+    )
     encoder.save_pretrained(tmp_path / "encoder")
     processor = mt.TFCoVRVideoProcessor(num_frames=4, size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16})
     names, paths = list(rendered), [path for path, _ in rendered.values()]
@@ -250,8 +269,22 @@ def test_extraction_of_a_video_column_equals_extraction_of_the_paths(rendered, t
             (tmp_path / "list.txt").write_text("\n".join(paths))
             source = str(tmp_path / "list.txt")
         out = tmp_path / f"cmd_{backend}"
-        result = script.main(["--model", str(tmp_path / "encoder"), "--videos", source, "--output", str(out),
-                              "--num-workers", "0", "--device", "cpu", "--video-backend", backend])
+        result = script.main(
+            [
+                "--model",
+                str(tmp_path / "encoder"),
+                "--videos",
+                source,
+                "--output",
+                str(out),
+                "--num-workers",
+                "0",
+                "--device",
+                "cpu",
+                "--video-backend",
+                backend,
+            ]
+        )
         assert result["videos_embedded"] == len(names) and result["failures_total"] == 0
         command_ids, command_embeds = read_embeddings(out)
         order = [command_ids.index(name) for name in names]
@@ -270,22 +303,61 @@ def test_stage1_trains_the_same_from_a_video_column_as_from_paths(tmp_path):
         labels.append(f"label_{index % 2}")
     (tmp_path / "clips.csv").write_text("video,label\n" + "".join(f"{n},{lab}\n" for n, lab in zip(names, labels)))
     datasets.Dataset.from_dict({"video": [str(folder / n) for n in names], "label": labels}).cast_column(
-        "video", datasets.Video()).save_to_disk(tmp_path / "clips_dataset")
+        "video", datasets.Video()
+    ).save_to_disk(tmp_path / "clips_dataset")
 
     from modeling_tfcovr.training.stage1 import read_clip_table
 
     rows = read_clip_table(tmp_path / "clips_dataset")
     assert [r["label"] for r in rows] == labels and all(isinstance(r["video"], DatasetVideo) for r in rows)
 
-    common = ["--config_overrides", "num_frames=4,image_size=16,patch_size=8,hidden_size=16,intermediate_size=32,num_hidden_layers=1,num_attention_heads=2", "--train_backbone",
-              "--num_train_epochs", "1", "--per_device_train_batch_size", "3", "--learning_rate", "1e-3", "--use_cpu",
-              "--seed", "0", "--disable_tqdm", "True", "--save_strategy", "no", "--eval_strategy", "no",
-              "--load_best_model_at_end", "False", "--report_to", "none"]
+    common = [
+        "--config_overrides",
+        "num_frames=4,image_size=16,patch_size=8,hidden_size=16,intermediate_size=32,num_hidden_layers=1,num_attention_heads=2",
+        "--train_backbone",
+        "--num_train_epochs",
+        "1",
+        "--per_device_train_batch_size",
+        "3",
+        "--learning_rate",
+        "1e-3",
+        "--use_cpu",
+        "--seed",
+        "0",
+        "--disable_tqdm",
+        "True",
+        "--save_strategy",
+        "no",
+        "--eval_strategy",
+        "no",
+        "--load_best_model_at_end",
+        "False",
+        "--report_to",
+        "none",
+    ]
     script = load_command("train-classifier")
-    script.main(["--train_file", str(tmp_path / "clips.csv"), "--video_root", str(folder),
-                 "--output_dir", str(tmp_path / "from_paths"), *common])
-    script.main(["--train_file", str(tmp_path / "clips_dataset"), "--video-backend", "pyav",
-                 "--output_dir", str(tmp_path / "from_column"), *common])
+    script.main(
+        [
+            "--train_file",
+            str(tmp_path / "clips.csv"),
+            "--video_root",
+            str(folder),
+            "--output_dir",
+            str(tmp_path / "from_paths"),
+            *common,
+        ]
+    )
+    script.main(
+        [
+            "--train_file",
+            str(tmp_path / "clips_dataset"),
+            "--video-backend",
+            "pyav",
+            "--output_dir",
+            str(tmp_path / "from_column"),
+            *common,
+        ]
+    )
     assert mt.TFCoVRVideoProcessor.from_pretrained(tmp_path / "from_column").video_backend == "pyav"
     first = mt.TFCoVRForVideoClassification.from_pretrained(tmp_path / "from_paths").state_dict()
     second = mt.TFCoVRForVideoClassification.from_pretrained(tmp_path / "from_column").state_dict()
@@ -299,8 +371,15 @@ def gym(tmp_path_factory):
     from modeling_tfcovr.data.synthetic import SyntheticConfig, build_synthetic_benchmark
 
     folder = tmp_path_factory.mktemp("gym")
-    config = SyntheticConfig(size=32, num_frames=8, apparatus=("floor", "beam"), rotations=(1.0, 2.0),
-                             train_clips_per_label=1, val_clips_per_label=1, test_clips_per_label=2)
+    config = SyntheticConfig(
+        size=32,
+        num_frames=8,
+        apparatus=("floor", "beam"),
+        rotations=(1.0, 2.0),
+        train_clips_per_label=1,
+        val_clips_per_label=1,
+        test_clips_per_label=2,
+    )
     build_synthetic_benchmark(folder, seed=1, config=config)
     return folder
 
@@ -314,10 +393,25 @@ def test_evaluate_command_gives_the_same_metrics_with_every_backend(gym, tmp_pat
     results = {}
     for backend in VIDEO_BACKENDS:
         out = tmp_path / backend
-        load_command("evaluate").main(["--model", str(tmp_path / "model"), "--triplets", str(gym), "--split", "test",
-                                      "--video-root", str(gym / "videos"), "--output-dir", str(out),
-                                      "--video-backend", backend])
-        results[backend] = (json.loads((out / "metrics.json").read_text())["results"],
-                            (out / "predictions.jsonl").read_text())
+        load_command("evaluate").main(
+            [
+                "--model",
+                str(tmp_path / "model"),
+                "--triplets",
+                str(gym),
+                "--split",
+                "test",
+                "--video-root",
+                str(gym / "videos"),
+                "--output-dir",
+                str(out),
+                "--video-backend",
+                backend,
+            ]
+        )
+        results[backend] = (
+            json.loads((out / "metrics.json").read_text())["results"],
+            (out / "predictions.jsonl").read_text(),
+        )
     assert results["decord"][0]["tfcovr"]["map@50"] > 0
     assert results["torchcodec"] == results["decord"] and results["pyav"] == results["decord"]

@@ -20,8 +20,15 @@ CHANGES = {  # modification text -> label arithmetic on a ring of labels
     "one fewer": -1,
     "the opposite": 3,
 }
-TEXT_CONFIG = dict(model_type="clip_text_model", hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                   num_attention_heads=2, projection_dim=16, max_position_embeddings=16)
+TEXT_CONFIG = dict(
+    model_type="clip_text_model",
+    hidden_size=16,
+    intermediate_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    projection_dim=16,
+    max_position_embeddings=16,
+)
 
 
 def build_embedding_world(root: Path, num_labels: int = 16, clips_per_label: dict | None = None, seed: int = 0) -> dict:
@@ -55,30 +62,68 @@ def build_embedding_world(root: Path, num_labels: int = 16, clips_per_label: dic
             for text, delta in CHANGES.items():
                 target_label = (label + delta) % num_labels
                 targets = by_label[target_label]
-                rows.append({"query_id": f"{split}-{len(rows)}", "query_video": video_id, "query_label": str(label),
-                             "modification": text, "target_video": targets[int(rng.integers(len(targets)))],
-                             "target_videos": targets, "target_label": str(target_label), "source": "synthetic"})
+                rows.append(
+                    {
+                        "query_id": f"{split}-{len(rows)}",
+                        "query_video": video_id,
+                        "query_label": str(label),
+                        "modification": text,
+                        "target_video": targets[int(rng.integers(len(targets)))],
+                        "target_videos": targets,
+                        "target_label": str(target_label),
+                        "source": "synthetic",
+                    }
+                )
         pq.write_table(pa.Table.from_pylist(rows), root / "triplets" / "data" / f"{split}.parquet")
     (root / "triplets" / "README.md").write_text(
         "---\nconfigs:\n- config_name: default\n  data_files:\n"
-        + "".join(f"  - split: {s}\n    path: data/{s}.parquet\n" for s in splits) + "---\n"
+        + "".join(f"  - split: {s}\n    path: data/{s}.parquet\n" for s in splits)
+        + "---\n"
     )
-    vision = mt.TFCoVRVisionModel(mt.TFCoVRVisionConfig(hidden_size=EMBED_DIM, intermediate_size=32, num_hidden_layers=1,
-                                                        num_attention_heads=2, image_size=16, patch_size=8, num_frames=2))
+    vision = mt.TFCoVRVisionModel(
+        mt.TFCoVRVisionConfig(
+            hidden_size=EMBED_DIM,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=16,
+            patch_size=8,
+            num_frames=2,
+        )
+    )
     vision.save_pretrained(root / "vision")
     (root / "text_config.json").write_text(json.dumps(TEXT_CONFIG))
-    return {"triplets": root / "triplets", "embeddings": root / "embeddings.parquet", "vision": root / "vision",
-            "text_config": root / "text_config.json"}
+    return {
+        "triplets": root / "triplets",
+        "embeddings": root / "embeddings.parquet",
+        "vision": root / "vision",
+        "text_config": root / "text_config.json",
+    }
 
 
 def stage2_arguments(world: dict, output_dir: Path, **overrides) -> list[str]:
     """Command-line arguments of scripts/train_retrieval.py for the embedding world."""
     options = {
-        "triplets": world["triplets"], "embeddings": world["embeddings"], "vision_model_path": world["vision"],
-        "text_config_json": world["text_config"], "train_text_encoder": True, "output_dir": output_dir,
-        "combiner_projection_dim": 256, "combiner_hidden_dim": 512, "combiner_dropout": 0.0, "learning_rate": 3e-3, "per_device_train_batch_size": 16,
-        "num_train_epochs": 12, "use_cpu": True, "seed": 0, "save_strategy": "no", "load_best_model_at_end": False,
-        "eval_strategy": "epoch", "logging_strategy": "epoch", "disable_tqdm": True, "dataloader_num_workers": 0,
+        "triplets": world["triplets"],
+        "embeddings": world["embeddings"],
+        "vision_model_path": world["vision"],
+        "text_config_json": world["text_config"],
+        "train_text_encoder": True,
+        "output_dir": output_dir,
+        "combiner_projection_dim": 256,
+        "combiner_hidden_dim": 512,
+        "combiner_dropout": 0.0,
+        "learning_rate": 3e-3,
+        "per_device_train_batch_size": 16,
+        "num_train_epochs": 12,
+        "use_cpu": True,
+        "seed": 0,
+        "save_strategy": "no",
+        "load_best_model_at_end": False,
+        "eval_strategy": "epoch",
+        "logging_strategy": "epoch",
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
     }
     options.update(overrides)
     # Fields of the model's config go through --config_overrides.
@@ -87,5 +132,12 @@ def stage2_arguments(world: dict, output_dir: Path, **overrides) -> list[str]:
     return [part for key, value in options.items() for part in (f"--{key}", str(value))]
 
 
-STAGE2_CONFIG_FIELDS = ("combiner_projection_dim", "combiner_hidden_dim", "combiner_dropout", "temperature",
-                        "hn_nce_alpha", "hn_nce_beta", "hn_nce_variant")
+STAGE2_CONFIG_FIELDS = (
+    "combiner_projection_dim",
+    "combiner_hidden_dim",
+    "combiner_dropout",
+    "temperature",
+    "hn_nce_alpha",
+    "hn_nce_beta",
+    "hn_nce_variant",
+)

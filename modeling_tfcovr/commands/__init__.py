@@ -53,8 +53,9 @@ COMMANDS: dict[str, Command] = {
     "demo": Command("demo", "the main job: TF-CoVR end to end on the synthetic benchmark, with its report"),
     "app": Command("app", "web app: search a gallery of videos with a query clip and a modification text"),
     "build-synthetic": Command("build_synthetic", "render the synthetic gym: clips, triplets, clip tables and card"),
-    "build-dataset": Command("build_tfcovr", "convert the official TF-CoVR annotation CSVs into parquet splits",
-                             script="build_tfcovr"),
+    "build-dataset": Command(
+        "build_tfcovr", "convert the official TF-CoVR annotation CSVs into parquet splits", script="build_tfcovr"
+    ),
     "import-release": Command("import_release", "import the TF-CoVR release folder (triplets and embeddings)"),
     "convert-embeddings": Command("convert_embeddings", "convert the official pickled embeddings to parquet"),
     "prepare-finegym": Command("prepare_finegym", "cut TF-CoVR's FineGym sub-action clips from the raw videos"),
@@ -63,8 +64,9 @@ COMMANDS: dict[str, Command] = {
     "train-classifier": Command("train_classifier", "stage 1: fine-tune the AIM video encoder on clip classification"),
     "extract-embeddings": Command("extract_embeddings", "embed a set of videos with a video encoder into parquet"),
     "train-retrieval": Command("train_retrieval", "stage 2: train the text projection and combiner with HN-NCE"),
-    "evaluate": Command("evaluate", "evaluate composed video retrieval on a triplets split, with baselines",
-                        script="evaluate_retrieval"),
+    "evaluate": Command(
+        "evaluate", "evaluate composed video retrieval on a triplets split, with baselines", script="evaluate_retrieval"
+    ),
     "push-to-hub": Command("push_to_hub", "publish a model or dataset folder to the Hugging Face Hub"),
     "convert-aim": Command("convert_aim_checkpoint", "convert an AIM checkpoint to a transformers model folder"),
     "convert-openai-clip": Command("convert_openai_clip", "convert OpenAI CLIP weights to a transformers model folder"),

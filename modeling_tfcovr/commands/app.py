@@ -18,8 +18,9 @@ from . import command_parser, path_or_repo_id
 
 def main(argv: list[str] | None = None) -> int:
     parser = command_parser(__doc__)
-    parser.add_argument("--model", required=True, type=path_or_repo_id,
-                        help="a model folder saved for the pipeline, or a Hub repo id")
+    parser.add_argument(
+        "--model", required=True, type=path_or_repo_id, help="a model folder saved for the pipeline, or a Hub repo id"
+    )
     parser.add_argument("--revision", default=None, help="the model's revision (a branch, tag or commit on the Hub)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--gallery", help="a saved gallery (folder of RetrievalIndex.save) or a Hub dataset repo id")

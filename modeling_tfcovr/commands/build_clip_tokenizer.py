@@ -17,7 +17,9 @@ from . import command_parser, report_error
 def build_parser() -> argparse.ArgumentParser:
     parser = command_parser(__doc__)
     parser.add_argument("--output", type=Path, required=True, help="folder to save the tokenizer in")
-    parser.add_argument("--bpe-path", type=Path, default=None, help="bpe_simple_vocab_16e6.txt.gz (default: from the clip package)")
+    parser.add_argument(
+        "--bpe-path", type=Path, default=None, help="bpe_simple_vocab_16e6.txt.gz (default: from the clip package)"
+    )
     return parser
 
 

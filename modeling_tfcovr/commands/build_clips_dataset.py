@@ -25,11 +25,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser = command_parser(__doc__)
     parser.add_argument("--videos", type=Path, required=True, help="folder of clips <clip id>.mp4")
     parser.add_argument("--output", type=Path, required=True, help="dataset folder to write")
-    parser.add_argument("--split", action="append", required=True, metavar="SPLIT=FILE",
-                        help="a label table for a split (repeatable, several files per split are merged)")
-    parser.add_argument("--label-set", default="tfcovr-306", choices=[*sorted(LABEL_SETS), "from-tables"],
-                        help="label space: a named one (default tfcovr-306, TF-CoVR's stage 1) or from-tables (the "
-                             "sorted labels found in the tables, for your own videos)")
+    parser.add_argument(
+        "--split",
+        action="append",
+        required=True,
+        metavar="SPLIT=FILE",
+        help="a label table for a split (repeatable, several files per split are merged)",
+    )
+    parser.add_argument(
+        "--label-set",
+        default="tfcovr-306",
+        choices=[*sorted(LABEL_SETS), "from-tables"],
+        help="label space: a named one (default tfcovr-306, TF-CoVR's stage 1) or from-tables (the "
+        "sorted labels found in the tables, for your own videos)",
+    )
     return parser
 
 
@@ -42,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     label_set = None if args.label_set == "from-tables" else args.label_set
     report = build_clips_dataset(args.output, args.videos, splits, label_set)
-    print(json.dumps({split: {k: v for k, v in info.items() if not isinstance(v, list)}
-                      for split, info in report["splits"].items()}))
+    print(
+        json.dumps(
+            {
+                split: {k: v for k, v in info.items() if not isinstance(v, list)}
+                for split, info in report["splits"].items()
+            }
+        )
+    )
     return 0

@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(f"--{split}-clips-per-label", type=int, default=defaults.clips_per_label(split))
         parser.add_argument(f"--{split}-triplets-per-query", type=int, default=defaults.triplets_per_query(split))
     parser.add_argument("--two-change-probability", type=float, default=defaults.two_change_probability)
-    parser.add_argument("--body-scale", type=float, default=defaults.body_scale, help="body size relative to the base size")
+    parser.add_argument(
+        "--body-scale", type=float, default=defaults.body_scale, help="body size relative to the base size"
+    )
     parser.add_argument("--quiet", action="store_true", help="print only errors")
     return parser
 

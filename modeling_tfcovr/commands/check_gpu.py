@@ -40,8 +40,14 @@ ROOT = Path(__file__).resolve().parents[2]
 PRECISIONS = ("fp32", "bf16", "fp16")
 FIRST_LOSS_RTOL = {"fp32": 1e-4, "bf16": 3e-2, "fp16": 3e-2}
 LOSS_RTOL = {"fp32": 1e-2, "bf16": 1e-1, "fp16": 1e-1}
-TINY_TEXT = dict(model_type="bert", hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                 max_position_embeddings=32)
+TINY_TEXT = dict(
+    model_type="bert",
+    hidden_size=16,
+    intermediate_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    max_position_embeddings=32,
+)
 
 
 class Checks:
@@ -85,8 +91,10 @@ def _compare_losses(reference: list[float], losses: list[float], precision: str)
     first = abs(losses[0] - reference[0]) / abs(reference[0])
     worst = max(abs(a - b) / abs(b) for a, b in zip(losses, reference))
     ok = first <= FIRST_LOSS_RTOL[precision] and worst <= LOSS_RTOL[precision]
-    return ok, (f"{len(losses)} losses, first {losses[0]:.5f} vs CPU {reference[0]:.5f} (rel {first:.1e} <= "
-                f"{FIRST_LOSS_RTOL[precision]:.0e}), worst rel {worst:.1e} <= {LOSS_RTOL[precision]:.0e}")
+    return ok, (
+        f"{len(losses)} losses, first {losses[0]:.5f} vs CPU {reference[0]:.5f} (rel {first:.1e} <= "
+        f"{FIRST_LOSS_RTOL[precision]:.0e}), worst rel {worst:.1e} <= {LOSS_RTOL[precision]:.0e}"
+    )
 
 
 class Workbench:
@@ -97,38 +105,68 @@ class Workbench:
 
         self.root = root
         self.data = root / "data"
-        config = SyntheticConfig(size=32, num_frames=8, apparatus=("floor", "beam"), rotations=(1.0, 2.0),
-                                 train_clips_per_label=2, val_clips_per_label=1, test_clips_per_label=2)
+        config = SyntheticConfig(
+            size=32,
+            num_frames=8,
+            apparatus=("floor", "beam"),
+            rotations=(1.0, 2.0),
+            train_clips_per_label=2,
+            val_clips_per_label=1,
+            test_clips_per_label=2,
+        )
         build_synthetic_benchmark(self.data, seed=0, config=config)
         (root / "text.json").write_text(json.dumps(TINY_TEXT))
         self.stage1_model = root / "stage1-cpu-fp32"
         self.embeddings = root / "embeddings-cpu"
 
     def stage1(self, output_dir: Path, device: str, precision: str) -> list[str]:
-        architecture = ("num_frames=4,hidden_size=32,intermediate_size=64,num_hidden_layers=2,num_attention_heads=2,"
-                        'conv_stem={"channels": [8, 16], "temporal_kernel": 3}')
+        architecture = (
+            "num_frames=4,hidden_size=32,intermediate_size=64,num_hidden_layers=2,num_attention_heads=2,"
+            'conv_stem={"channels": [8, 16], "temporal_kernel": 3}'
+        )
         options = {
-            "dataset_dir": self.data, "output_dir": output_dir, "model_preset": "synthetic-scratch",
-            "config_overrides": architecture, "adapter_init": "random", "train_backbone": True, "warmup_epochs": 0,
+            "dataset_dir": self.data,
+            "output_dir": output_dir,
+            "model_preset": "synthetic-scratch",
+            "config_overrides": architecture,
+            "adapter_init": "random",
+            "train_backbone": True,
+            "warmup_epochs": 0,
         }
         return _arguments(options) + _common(output_dir, device, precision, 8)
 
     def stage2(self, output_dir: Path, device: str, precision: str) -> list[str]:
         options = {
-            "triplets": self.data, "embeddings": self.embeddings, "vision_model_path": self.stage1_model,
-            "text_config_json": self.root / "text.json", "config_overrides":
-                "combiner_projection_dim=32,combiner_hidden_dim=32,combiner_dropout=0.0",
+            "triplets": self.data,
+            "embeddings": self.embeddings,
+            "vision_model_path": self.stage1_model,
+            "text_config_json": self.root / "text.json",
+            "config_overrides": "combiner_projection_dim=32,combiner_hidden_dim=32,combiner_dropout=0.0",
         }
         return _arguments(options) + _common(output_dir, device, precision, 16)
 
 
 def _common(output_dir: Path, device: str, precision: str, batch_size: int) -> list[str]:
-    return _arguments({
-        "output_dir": output_dir, "max_steps": 4, "per_device_train_batch_size": batch_size, "learning_rate": 1e-3,
-        "logging_strategy": "steps", "logging_steps": 1, "eval_strategy": "no", "save_strategy": "no",
-        "load_best_model_at_end": False, "seed": 0, "report_to": "none", "dataloader_num_workers": 0,
-        "disable_tqdm": True, "use_cpu": device == "cpu", "bf16": precision == "bf16", "fp16": precision == "fp16",
-    })
+    return _arguments(
+        {
+            "output_dir": output_dir,
+            "max_steps": 4,
+            "per_device_train_batch_size": batch_size,
+            "learning_rate": 1e-3,
+            "logging_strategy": "steps",
+            "logging_steps": 1,
+            "eval_strategy": "no",
+            "save_strategy": "no",
+            "load_best_model_at_end": False,
+            "seed": 0,
+            "report_to": "none",
+            "dataloader_num_workers": 0,
+            "disable_tqdm": True,
+            "use_cpu": device == "cpu",
+            "bf16": precision == "bf16",
+            "fp16": precision == "fp16",
+        }
+    )
 
 
 def _train(stage: str, arguments: list[str]) -> None:
@@ -145,8 +183,9 @@ def _extract(encoder_dir: Path, data: Path, device: str) -> tuple[list[str], np.
 
     encoder = load_vision_encoder(encoder_dir).to(device)
     paths = sorted((data / "videos").glob("*.mp4"))
-    ids, embeds, failures = embed_videos(encoder, TFCoVRVideoProcessor.from_pretrained(encoder_dir),
-                                         [p.stem for p in paths], paths)
+    ids, embeds, failures = embed_videos(
+        encoder, TFCoVRVideoProcessor.from_pretrained(encoder_dir), [p.stem for p in paths], paths
+    )
     if failures:
         raise RuntimeError(f"{len(failures)} videos failed to decode: {failures[:2]}")
     return ids, embeds
@@ -157,15 +196,20 @@ def _pipeline_answers(model_dir: Path, data: Path, device: str) -> list[list[tup
 
     from ..retrieval_evaluation import load_triplet_split
 
-    pipe = pipeline("composed-video-retrieval", model=str(model_dir), trust_remote_code=True,
-                    device=0 if device == "cuda" else -1)
+    pipe = pipeline(
+        "composed-video-retrieval", model=str(model_dir), trust_remote_code=True, device=0 if device == "cuda" else -1
+    )
     split = load_triplet_split(data, "test")
     videos = sorted(set(split.target_videos))
     gallery = pipe.index([str(data / "videos" / f"{v}.mp4") for v in videos], progress=False)
     answers = []
     for row in range(min(3, len(split))):
-        found = pipe(video=str(data / "videos" / f"{split.query_videos[row]}.mp4"), text=split.modifications[row],
-                     gallery=gallery, top_k=5)
+        found = pipe(
+            video=str(data / "videos" / f"{split.query_videos[row]}.mp4"),
+            text=split.modifications[row],
+            gallery=gallery,
+            top_k=5,
+        )
         answers.append([(a["video_id"], float(a["score"])) for a in found])
     return answers
 
@@ -187,19 +231,34 @@ def _hn_nce_step(device: str, rank: int = 0, world_size: int = 1) -> tuple[float
     from ..modeling_tfcovr import TFCoVRModel
 
     torch.manual_seed(0)
-    config = TFCoVRConfig(vision_config=TFCoVRVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                                           num_attention_heads=2, image_size=16, patch_size=8,
-                                                           num_frames=2),
-                          text_config=dict(TINY_TEXT, vocab_size=50), embed_dim=16, combiner_projection_dim=32,
-                          combiner_hidden_dim=32, combiner_dropout=0.0)
+    config = TFCoVRConfig(
+        vision_config=TFCoVRVisionConfig(
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=16,
+            patch_size=8,
+            num_frames=2,
+        ),
+        text_config=dict(TINY_TEXT, vocab_size=50),
+        embed_dim=16,
+        combiner_projection_dim=32,
+        combiner_hidden_dim=32,
+        combiner_dropout=0.0,
+    )
     model = TFCoVRModel(config).to(device)
     model.gather_across_processes = True
     generator = torch.Generator().manual_seed(1)
     query, target = torch.randn(16, 16, generator=generator), torch.randn(16, 16, generator=generator)
     text = torch.randn(16, model.config.text_embed_dim, generator=generator)
     share = slice(rank * 16 // world_size, (rank + 1) * 16 // world_size)
-    output = model(query_video_embeds=query[share].to(device), text_embeds=text[share].to(device),
-                   target_video_embeds=target[share].to(device), return_loss=True)
+    output = model(
+        query_video_embeds=query[share].to(device),
+        text_embeds=text[share].to(device),
+        target_video_embeds=target[share].to(device),
+        return_loss=True,
+    )
     output.loss.backward()
     # The summed gradient of every process equals world_size times the one-process gradient (see gather_with_grad).
     grads = {name: p.grad.detach().clone() for name, p in model.named_parameters() if p.grad is not None}
@@ -211,12 +270,26 @@ def _hn_nce_step(device: str, rank: int = 0, world_size: int = 1) -> tuple[float
 
 
 def _accelerate(script: str, arguments: list[str], device: str, port: int) -> None:
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
-               "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        "1",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(port),
+    ]
     command += ["--cpu"] if device == "cpu" else []
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run([*command, str(ROOT / "scripts" / script), *arguments], capture_output=True, text=True,
-                            env=env, timeout=600)
+    result = subprocess.run(
+        [*command, str(ROOT / "scripts" / script), *arguments], capture_output=True, text=True, env=env, timeout=600
+    )
     if result.returncode:
         raise RuntimeError(f"accelerate launch {script} exited {result.returncode}: {result.stderr[-1500:]}")
 
@@ -256,8 +329,11 @@ def run_checks(output_dir: Path, dry_run: bool, benchmark_repeats: int = 10) -> 
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
     output_dir.mkdir(parents=True, exist_ok=True)
-    print(f"check-gpu: {'CUDA ' + torch.cuda.get_device_name() if cuda else 'CPU only (' + no_cuda + ')'}; "
-          f"work folder {output_dir}", flush=True)
+    print(
+        f"check-gpu: {'CUDA ' + torch.cuda.get_device_name() if cuda else 'CPU only (' + no_cuda + ')'}; "
+        f"work folder {output_dir}",
+        flush=True,
+    )
     started = time.perf_counter()
     bench = Workbench(output_dir)
     checks.record("tiny data", "PASS", f"synthetic gym in {bench.data}", time.perf_counter() - started)
@@ -265,6 +341,7 @@ def run_checks(output_dir: Path, dry_run: bool, benchmark_repeats: int = 10) -> 
     # CPU references: both stages in float32, the embeddings, the pipeline's answers.
     reference = {}
     for stage in ("stage1", "stage2"):
+
         def cpu_reference(stage=stage):
             if stage == "stage2":
                 from ..data.embeddings import write_embeddings_parquet
@@ -275,8 +352,10 @@ def run_checks(output_dir: Path, dry_run: bool, benchmark_repeats: int = 10) -> 
             out = output_dir / f"{stage}-cpu-fp32"
             _train(stage, getattr(bench, stage)(out, "cpu", "fp32"))
             reference[stage] = _losses(out)
-            return len(reference[stage]) == 4 and all(map(math.isfinite, reference[stage])), \
-                f"CPU float32 losses {[round(x, 4) for x in reference[stage]]}"
+            return len(reference[stage]) == 4 and all(
+                map(math.isfinite, reference[stage])
+            ), f"CPU float32 losses {[round(x, 4) for x in reference[stage]]}"
+
         checks.run(f"{stage} Trainer on CPU (reference)", cpu_reference)
 
     for stage in ("stage1", "stage2"):
@@ -293,6 +372,7 @@ def run_checks(output_dir: Path, dry_run: bool, benchmark_repeats: int = 10) -> 
                 out = output_dir / f"{stage}-cuda-{precision}"
                 _train(stage, getattr(bench, stage)(out, "cuda", precision))
                 return _compare_losses(reference[stage], _losses(out), precision)
+
             checks.run(name, on_cuda)
 
     def gathered_negatives():
@@ -306,42 +386,56 @@ def run_checks(output_dir: Path, dry_run: bool, benchmark_repeats: int = 10) -> 
             two = torch.load(result, weights_only=True)
         worst = max(float((one_grads[k] - two["grads"][k]).abs().max()) for k in one_grads)
         ok = abs(one_loss - two["loss"]) <= 1e-5 and worst <= 1e-5 and set(one_grads) == set(two["grads"])
-        return ok, (f"2 processes x 8 on {device} (gloo) vs 1 x 16: loss {two['loss']:.6f} vs {one_loss:.6f}, "
-                    f"max gradient difference {worst:.1e} (<= 1e-5)")
+        return ok, (
+            f"2 processes x 8 on {device} (gloo) vs 1 x 16: loss {two['loss']:.6f} vs {one_loss:.6f}, "
+            f"max gradient difference {worst:.1e} (<= 1e-5)"
+        )
+
     checks.run(f"HN-NCE gathered negatives ({'one GPU' if cuda else 'CPU'})", gathered_negatives)
 
     if cuda and "embeddings" in reference:
+
         def extraction():
             ids, embeds = _extract(bench.stage1_model, bench.data, "cuda")
             cpu_ids, cpu_embeds = reference["embeddings"]
             difference = float(np.abs(embeds - cpu_embeds).max())
-            return ids == cpu_ids and difference <= 1e-4, f"{len(ids)} videos, max |cuda - cpu| {difference:.1e} <= 1e-4"
+            return (
+                ids == cpu_ids and difference <= 1e-4,
+                f"{len(ids)} videos, max |cuda - cpu| {difference:.1e} <= 1e-4",
+            )
+
         checks.run("extraction on CUDA", extraction)
     else:
         checks.skip("extraction on CUDA", no_cuda if not cuda else "no CPU reference")
 
     model_dir = output_dir / "stage2-cpu-fp32"
     if (model_dir / "config.json").exists():
+
         def pipeline_cpu():
             reference["pipeline"] = _pipeline_answers(model_dir, bench.data, "cpu")
             return all(len(a) == 5 for a in reference["pipeline"]), f"{len(reference['pipeline'])} queries answered"
+
         checks.run("pipeline on CPU (reference)", pipeline_cpu)
     if cuda and "pipeline" in reference:
+
         def pipeline_cuda():
             answers = _pipeline_answers(model_dir, bench.data, "cuda")
             same = [[v for v, _ in a] for a in answers] == [[v for v, _ in a] for a in reference["pipeline"]]
             worst = max(abs(s - t) for a, b in zip(answers, reference["pipeline"]) for (_, s), (_, t) in zip(a, b))
             return same and worst <= 1e-4, f"same top-5: {same}, max score difference {worst:.1e} <= 1e-4"
+
         checks.run("pipeline on CUDA", pipeline_cuda)
     else:
         checks.skip("pipeline on CUDA", no_cuda if not cuda else "no CPU reference")
 
     try:
         import faiss
+
         gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
     except ImportError:
         faiss, gpus = None, 0
     if cuda and gpus and "embeddings" in reference:
+
         def faiss_gpu():
             from ..retrieval_index import RetrievalIndex
 
@@ -354,10 +448,13 @@ def run_checks(output_dir: Path, dry_run: bool, benchmark_repeats: int = 10) -> 
             _, found = gpu_index.search(normalised, 10)
             same = bool((found == exact.indices).all())
             return same, f"{len(ids)} queries: same top-10 as exact search: {same}"
+
         checks.run("FAISS on the GPU", faiss_gpu)
     else:
-        checks.skip("FAISS on the GPU", no_cuda if not cuda else ("faiss is not installed" if faiss is None
-                                                                  else "faiss has no GPU support here"))
+        checks.skip(
+            "FAISS on the GPU",
+            no_cuda if not cuda else ("faiss is not installed" if faiss is None else "faiss has no GPU support here"),
+        )
 
     device = "cuda" if cuda else "cpu"
     for number, (stage, script) in enumerate((("stage1", "train_classifier.py"), ("stage2", "train_retrieval.py"))):
@@ -373,13 +470,15 @@ def run_checks(output_dir: Path, dry_run: bool, benchmark_repeats: int = 10) -> 
                 base = _losses(output_dir / f"{stage}-cuda-fp32")
             ok, detail = _compare_losses(base, _losses(out), "fp32")
             return ok, f"accelerate launch on {device}: {detail}"
+
         checks.run(f"{stage} through accelerate launch ({device})", launched)
 
     if cuda:
         checks.run("model benchmark (AIM ViT-B/16, 12 frames, 224 px)", lambda: (True, _benchmark(benchmark_repeats)))
     else:
-        checks.skip("model benchmark (AIM ViT-B/16, 12 frames, 224 px)",
-                    f"{no_cuda}; CPU figures: scripts/bench/model.py")
+        checks.skip(
+            "model benchmark (AIM ViT-B/16, 12 frames, 224 px)", f"{no_cuda}; CPU figures: scripts/bench/model.py"
+        )
     (output_dir / "check_gpu.json").write_text(json.dumps(checks.rows, indent=2))
     return checks
 
@@ -397,6 +496,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     checks = run_checks(args.output_dir, args.dry_run, args.benchmark_repeats)
     counts = {status: sum(row["status"] == status for row in checks.rows) for status in ("PASS", "FAIL", "SKIP")}
-    print(f"check-gpu: {counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped in "
-          f"{time.perf_counter() - started:.0f}s" + (f"; failed: {', '.join(checks.failed)}" if checks.failed else ""))
+    print(
+        f"check-gpu: {counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped in "
+        f"{time.perf_counter() - started:.0f}s" + (f"; failed: {', '.join(checks.failed)}" if checks.failed else "")
+    )
     return 1 if checks.failed else 0

@@ -4,7 +4,8 @@ stage-1 AIM) to a TFCoVRForVideoClassification folder, or to a TFCoVRVisionModel
 
 Examples:
     python scripts/convert_aim_checkpoint.py aim_stage1.pth --output tfcovr-aim --preset tfcovr-stage1
-    python scripts/convert_aim_checkpoint.py aim_stage1.pth --output tfcovr-aim-encoder --preset tfcovr-stage1 --vision-only
+    python scripts/convert_aim_checkpoint.py aim_stage1.pth --output tfcovr-aim-encoder --preset tfcovr-stage1 \
+        --vision-only
     python scripts/convert_aim_checkpoint.py my_aim.pth --output my-aim --num-attention-heads 12 --adapter-scale 0.5
 
 The architecture (width, layers, patch and image size, frames, adapters, num_tadapter) is read off the
@@ -37,20 +38,45 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("checkpoint", type=Path, help="the AIM checkpoint (.pth, .ckpt, .pt or .safetensors)")
     parser.add_argument("--output", type=Path, required=True, help="folder to save the converted model in")
     parser.add_argument(
-        "--preset", choices=aim_preset_names(), default=None,
+        "--preset",
+        choices=aim_preset_names(),
+        default=None,
         help="official configuration giving heads, adapter scale, drop path (and class names for tfcovr-stage1)",
     )
     parser.add_argument("--vision-only", action="store_true", help="save the video encoder without the classifier")
-    parser.add_argument("--labels", type=Path, default=None, help="text file with one class name per line, in class order")
+    parser.add_argument(
+        "--labels", type=Path, default=None, help="text file with one class name per line, in class order"
+    )
     parser.add_argument("--trust-pickle", action="store_true", help="I trust this file: allow unpickling it")
-    parser.add_argument("--num-attention-heads", "--num-heads", dest="num_heads", type=int, default=None,
-                        help="attention heads (not stored in the weights; default: from --preset)")
-    parser.add_argument("--adapter-scale", "--mlp-adapter-scale", dest="adapter_scale", type=float, default=None,
-                        help="AIM's joint-adapter scale, adapter_scale (not stored in the weights; default: from --preset)")
-    parser.add_argument("--num-temporal-adapters", type=int, choices=(1, 2), default=None,
-                        help="AIM's num_tadapter; read off the weights, checked when given")
-    parser.add_argument("--num-frames", type=int, default=None, help="frames per clip; read off the weights, checked when given")
-    parser.add_argument("--state-dict-key", default=None, help="checkpoint entry that holds the weights (default: found)")
+    parser.add_argument(
+        "--num-attention-heads",
+        "--num-heads",
+        dest="num_heads",
+        type=int,
+        default=None,
+        help="attention heads (not stored in the weights; default: from --preset)",
+    )
+    parser.add_argument(
+        "--adapter-scale",
+        "--mlp-adapter-scale",
+        dest="adapter_scale",
+        type=float,
+        default=None,
+        help="AIM's joint-adapter scale, adapter_scale (not stored in the weights; default: from --preset)",
+    )
+    parser.add_argument(
+        "--num-temporal-adapters",
+        type=int,
+        choices=(1, 2),
+        default=None,
+        help="AIM's num_tadapter; read off the weights, checked when given",
+    )
+    parser.add_argument(
+        "--num-frames", type=int, default=None, help="frames per clip; read off the weights, checked when given"
+    )
+    parser.add_argument(
+        "--state-dict-key", default=None, help="checkpoint entry that holds the weights (default: found)"
+    )
     parser.add_argument("--no-processor", action="store_true", help="do not save a video processor with the model")
     return parser
 

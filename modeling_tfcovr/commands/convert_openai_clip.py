@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", type=Path, required=True, help="folder to save the converted model in")
     parser.add_argument("--trust-pickle", action="store_true", help="I trust this file: allow unpickling / TorchScript")
     parser.add_argument("--text-num-heads", type=int, default=None, help="text attention heads (default: width // 64)")
-    parser.add_argument("--vision-num-heads", type=int, default=None, help="image attention heads (default: width // 64)")
+    parser.add_argument(
+        "--vision-num-heads", type=int, default=None, help="image attention heads (default: width // 64)"
+    )
     return parser
 
 
@@ -35,8 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         model = convert_openai_clip_checkpoint(
-            args.checkpoint, args.output, trust_pickle=args.trust_pickle,
-            text_num_attention_heads=args.text_num_heads, vision_num_attention_heads=args.vision_num_heads,
+            args.checkpoint,
+            args.output,
+            trust_pickle=args.trust_pickle,
+            text_num_attention_heads=args.text_num_heads,
+            vision_num_attention_heads=args.vision_num_heads,
         )
     except (TFCoVRError, FileNotFoundError) as error:
         return report_error(error)

@@ -32,24 +32,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("checkpoint", type=Path, help="the official stage-2 checkpoint (.ckpt, .pt or .safetensors)")
     parser.add_argument("--output", type=Path, required=True, help="folder to save the converted model in")
     parser.add_argument(
-        "--vision-checkpoint", default=None,
-        help="AIM / stage-1 checkpoint file, converted folder or hub id for the video encoder (default: random encoder)",
+        "--vision-checkpoint",
+        default=None,
+        help="AIM / stage-1 checkpoint file, converted folder or hub id for the video encoder "
+        "(default: random encoder)",
     )
     parser.add_argument("--vision-revision", default=None, help="branch, tag or commit of a --vision-checkpoint hub id")
     parser.add_argument(
-        "--vision-config", type=str, default=None,
+        "--vision-config",
+        type=str,
+        default=None,
         help="JSON (or a .json file) of TFCoVRVisionConfig fields for the default encoder, when no --vision-checkpoint",
     )
     parser.add_argument("--trust-pickle", action="store_true", help="I trust this file: allow unpickling it")
     parser.add_argument("--text-num-heads", type=int, default=None, help="text attention heads (default: width // 64)")
     parser.add_argument(
-        "--vision-preset", choices=aim_preset_names(), default=None,
-        help="official AIM configuration of an AIM checkpoint file given as --vision-checkpoint (TF-CoVR's: tfcovr-stage1)",
+        "--vision-preset",
+        choices=aim_preset_names(),
+        default=None,
+        help="official AIM configuration of an AIM checkpoint file given as --vision-checkpoint "
+        "(TF-CoVR's: tfcovr-stage1)",
     )
-    parser.add_argument("--vision-num-heads", type=int, default=None,
-                        help="attention heads of an AIM checkpoint file (default: from --vision-preset)")
-    parser.add_argument("--vision-adapter-scale", type=float, default=None,
-                        help="joint-adapter scale of an AIM checkpoint file (default: from --vision-preset)")
+    parser.add_argument(
+        "--vision-num-heads",
+        type=int,
+        default=None,
+        help="attention heads of an AIM checkpoint file (default: from --vision-preset)",
+    )
+    parser.add_argument(
+        "--vision-adapter-scale",
+        type=float,
+        default=None,
+        help="joint-adapter scale of an AIM checkpoint file (default: from --vision-preset)",
+    )
     parser.add_argument("--state-dict-key", default=None, help="checkpoint entry that holds the model (default: found)")
     parser.add_argument("--no-processor", action="store_true", help="do not save a processor with the model")
     return parser

@@ -17,19 +17,29 @@ from __future__ import annotations
 from ..demo import DemoConfig, run_demo
 from . import command_parser
 
-QUICK = dict(stage1_epochs=1, stage2_epochs=1, num_frames=4, num_examples=2,
-             stage2_config_overrides=dict(combiner_projection_dim=32, combiner_hidden_dim=32, combiner_dropout=0.1), config_overrides=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                                   num_attention_heads=2),
-             synthetic=dict(train_clips_per_label=2, val_clips_per_label=2, test_clips_per_label=2, num_frames=8,
-                            rotations=(0.5, 1.0)))
+QUICK = dict(
+    stage1_epochs=1,
+    stage2_epochs=1,
+    num_frames=4,
+    num_examples=2,
+    stage2_config_overrides=dict(combiner_projection_dim=32, combiner_hidden_dim=32, combiner_dropout=0.1),
+    config_overrides=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2),
+    synthetic=dict(
+        train_clips_per_label=2, val_clips_per_label=2, test_clips_per_label=2, num_frames=8, rotations=(0.5, 1.0)
+    ),
+)
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = command_parser(__doc__)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", type=int, nargs="+", help="run the job once per seed and write a robustness table")
-    parser.add_argument("--collect", nargs="+", metavar="RUN_DIR",
-                        help="only write the robustness table of the finished seeds of these --seeds output folders")
+    parser.add_argument(
+        "--collect",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="only write the robustness table of the finished seeds of these --seeds output folders",
+    )
     parser.add_argument("--output-dir", default="runs/demo")
     parser.add_argument("--stage1-epochs", type=float, help="override the stage-1 epochs")
     parser.add_argument("--stage2-epochs", type=float, help="override the stage-2 epochs")

@@ -50,8 +50,12 @@ def list_videos(source: str, video_root: str | None = None) -> list[tuple[str, o
 
 def main(argv: list[str] | None = None) -> dict:
     parser = command_parser(__doc__)
-    parser.add_argument("--model", required=True, type=path_or_repo_id,
-                        help="TF-CoVR folder or hub id (stage 1 or 2), or a transformers CLIP checkpoint")
+    parser.add_argument(
+        "--model",
+        required=True,
+        type=path_or_repo_id,
+        help="TF-CoVR folder or hub id (stage 1 or 2), or a transformers CLIP checkpoint",
+    )
     parser.add_argument("--revision", default=None, help="branch, tag or commit of a hub id (default: main)")
     parser.add_argument("--videos", required=True)
     parser.add_argument("--video-root", default=None)
@@ -60,8 +64,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--num-workers", type=int, default=2)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--video-backend", choices=VIDEO_BACKENDS, default=None,
-                        help="decoder of video files (default: the model's video processor's, else decord)")
+    parser.add_argument(
+        "--video-backend",
+        choices=VIDEO_BACKENDS,
+        default=None,
+        help="decoder of video files (default: the model's video processor's, else decord)",
+    )
     args = parser.parse_args(argv)
 
     if torch.cuda.is_available() and "LOCAL_RANK" in __import__("os").environ:
@@ -71,13 +79,17 @@ def main(argv: list[str] | None = None) -> dict:
         video_processor = TFCoVRVideoProcessor.from_pretrained(args.model, revision=args.revision)
     except (OSError, ValueError):
         size = encoder.config.image_size
-        video_processor = TFCoVRVideoProcessor(num_frames=encoder.config.num_frames, size={"shortest_edge": size},
-                                               crop_size={"height": size, "width": size})
+        video_processor = TFCoVRVideoProcessor(
+            num_frames=encoder.config.num_frames,
+            size={"shortest_edge": size},
+            crop_size={"height": size, "width": size},
+        )
     if args.video_backend:
         video_processor.video_backend = args.video_backend
     videos = list_videos(args.videos, args.video_root)
-    summary = extract_embeddings(encoder, video_processor, videos, args.output, args.shard_size, args.batch_size,
-                                 args.num_workers)
+    summary = extract_embeddings(
+        encoder, video_processor, videos, args.output, args.shard_size, args.batch_size, args.num_workers
+    )
     result = {**summary.__dict__, "videos": len(videos), "failures_total": len(read_failures(args.output))}
     print(json.dumps(result, indent=2))
     return result

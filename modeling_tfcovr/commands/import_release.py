@@ -29,7 +29,9 @@ from . import command_parser, report_error
 def build_parser() -> argparse.ArgumentParser:
     parser = command_parser(__doc__)
     parser.add_argument("release", type=Path, help="the downloaded release folder (official layout)")
-    parser.add_argument("--output", type=Path, required=True, help="folder to write triplets/ and embeddings.parquet to")
+    parser.add_argument(
+        "--output", type=Path, required=True, help="folder to write triplets/ and embeddings.parquet to"
+    )
     parser.add_argument(
         "--embeddings",
         choices=EMBEDDING_FORMS,

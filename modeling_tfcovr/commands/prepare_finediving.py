@@ -26,11 +26,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = command_parser(__doc__)
     parser.add_argument("--frames", type=Path, required=True, help="folder of <competition>/<index>/<NNNNN>.jpg")
     parser.add_argument("--output", type=Path, required=True, help="folder the clips are written to")
-    parser.add_argument("--annotations", type=Path, nargs="*", default=[],
-                        help="FineDiving annotation pickles: encode only their (competition, index) keys and write "
-                             "their dive codes to <output>/finediving_labels.csv")
-    parser.add_argument("--skip-bad-frames", action="store_true",
-                        help="write a clip without its unreadable or differently sized frames (still reported)")
+    parser.add_argument(
+        "--annotations",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="FineDiving annotation pickles: encode only their (competition, index) keys and write "
+        "their dive codes to <output>/finediving_labels.csv",
+    )
+    parser.add_argument(
+        "--skip-bad-frames",
+        action="store_true",
+        help="write a clip without its unreadable or differently sized frames (still reported)",
+    )
     add_job_arguments(parser, "encode")
     return parser
 
@@ -38,7 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    summary = prepare_finediving(args.frames, args.output, annotation_files=args.annotations,
-                                 skip_bad_frames=args.skip_bad_frames, **job_options(parser, args))
+    summary = prepare_finediving(
+        args.frames,
+        args.output,
+        annotation_files=args.annotations,
+        skip_bad_frames=args.skip_bad_frames,
+        **job_options(parser, args),
+    )
     print(json.dumps({**summary.as_dict(), "failures": str(args.output / FAILURES_FILE)}))
     return 0

@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--annotations", type=Path, required=True, help="finegym_annotation_info_v1.1.json")
     parser.add_argument("--videos", type=Path, required=True, help="folder of raw videos <youtube_id>.<ext>")
     parser.add_argument("--output", type=Path, required=True, help="folder the clips are written to")
-    parser.add_argument("--event-clips", action="store_true", help="also write the event clips <youtube_id>_<E key>.mp4")
+    parser.add_argument(
+        "--event-clips", action="store_true", help="also write the event clips <youtube_id>_<E key>.mp4"
+    )
     add_job_arguments(parser, "cut")
     return parser
 
@@ -34,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    summary = prepare_finegym(args.annotations, args.videos, args.output, event_clips=args.event_clips,
-                              **job_options(parser, args))
+    summary = prepare_finegym(
+        args.annotations, args.videos, args.output, event_clips=args.event_clips, **job_options(parser, args)
+    )
     print(json.dumps({**summary.as_dict(), "failures": str(args.output / FAILURES_FILE)}))
     return 0

@@ -48,7 +48,11 @@ AIM_ADAPTERS = {
     "S_Adapter": "spatial_adapter",
     "MLP_Adapter": "mlp_adapter",
 }
-_ADAPTER_USE_FIELDS = {"T_Adapter": "use_temporal_adapter", "S_Adapter": "use_spatial_adapter", "MLP_Adapter": "use_mlp_adapter"}
+_ADAPTER_USE_FIELDS = {
+    "T_Adapter": "use_temporal_adapter",
+    "S_Adapter": "use_spatial_adapter",
+    "MLP_Adapter": "use_mlp_adapter",
+}
 # Backbone entries that TF-CoVR's encoder does not use: CLIP's image projection (AIM drops it).
 IGNORED_BACKBONE_KEYS = ("proj",)
 
@@ -201,7 +205,9 @@ def read_aim_architecture(state_dict: Mapping[str, torch.Tensor], prefix: str | 
         raise DataFormatError(f"{prefix}positional_embedding has {num_positions} rows, not a square grid plus one")
     temporal = state_dict[f"{prefix}temporal_embedding"]
     if temporal.ndim != 3 or temporal.shape[0] != 1 or temporal.shape[2] != width:
-        raise DataFormatError(f"{prefix}temporal_embedding must have shape (1, frames, {width}), got {tuple(temporal.shape)}")
+        raise DataFormatError(
+            f"{prefix}temporal_embedding must have shape (1, frames, {width}), got {tuple(temporal.shape)}"
+        )
     blocks = f"{prefix}transformer.resblocks."
     num_layers = count_resblocks(state_dict, blocks)
 
@@ -262,11 +268,17 @@ def resolve_aim_settings(
             if field in preset.vision_config and preset.vision_config[field] != value
         ]
         if mismatches:
-            raise DataFormatError(f"the AIM preset {preset.name!r} does not match the checkpoint ({'; '.join(mismatches)})")
-    for field, flag, value in (("num_temporal_adapters", "--num-temporal-adapters", num_temporal_adapters),
-                               ("num_frames", "--num-frames", num_frames)):
+            raise DataFormatError(
+                f"the AIM preset {preset.name!r} does not match the checkpoint ({'; '.join(mismatches)})"
+            )
+    for field, flag, value in (
+        ("num_temporal_adapters", "--num-temporal-adapters", num_temporal_adapters),
+        ("num_frames", "--num-frames", num_frames),
+    ):
         if value is not None and value != observed[field]:
-            raise DataFormatError(f"{field}={value} ({flag}) contradicts the checkpoint, whose weights have {field} {observed[field]}")
+            raise DataFormatError(
+                f"{field}={value} ({flag}) contradicts the checkpoint, whose weights have {field} {observed[field]}"
+            )
 
     given = {"num_attention_heads": num_attention_heads, "mlp_adapter_scale": mlp_adapter_scale}
     settings = {}
@@ -286,10 +298,14 @@ def resolve_aim_settings(
             for field in missing
         )
         fitting = presets_matching(observed)
-        hint = (f"presets that fit these weights: {', '.join(fitting)}" if fitting else
-                f"no preset fits these weights ({_describe(observed)}); known presets: {', '.join(aim_preset_names())}")
+        hint = (
+            f"presets that fit these weights: {', '.join(fitting)}"
+            if fitting
+            else f"no preset fits these weights ({_describe(observed)}); known presets: {', '.join(aim_preset_names())}"
+        )
         raise DataFormatError(
-            f"the weights do not tell these settings: {names}. Give them with --preset NAME (preset=) or explicitly; {hint}."
+            f"the weights do not tell these settings: {names}. Give them with --preset NAME (preset=) or explicitly; "
+            f"{hint}."
         )
     if settings["mlp_adapter_scale"] is None:
         del settings["mlp_adapter_scale"]  # no joint adapter: the scale is never used
@@ -312,9 +328,15 @@ def aim_config_from_state_dict(
     """A [`TFCoVRVisionConfig`] matching the AIM backbone under `prefix` (found when `None`); see
     [`resolve_aim_settings`] for what must come from `preset` or the arguments."""
     architecture = read_aim_architecture(state_dict, prefix)
-    settings = resolve_aim_settings(architecture, preset, num_attention_heads, mlp_adapter_scale, num_temporal_adapters, num_frames)
+    settings = resolve_aim_settings(
+        architecture, preset, num_attention_heads, mlp_adapter_scale, num_temporal_adapters, num_frames
+    )
     return TFCoVRVisionConfig(
-        **architecture, **settings, projection_dim=architecture["hidden_size"], hidden_act="quick_gelu", layer_norm_eps=1e-5
+        **architecture,
+        **settings,
+        projection_dim=architecture["hidden_size"],
+        hidden_act="quick_gelu",
+        layer_norm_eps=1e-5,
     )
 
 
@@ -340,8 +362,13 @@ def convert_aim_state_dict(
     """
     prefix = find_aim_prefix(state_dict)
     config = aim_config_from_state_dict(
-        state_dict, prefix, num_attention_heads, mlp_adapter_scale,
-        preset=preset, num_temporal_adapters=num_temporal_adapters, num_frames=num_frames,
+        state_dict,
+        prefix,
+        num_attention_heads,
+        mlp_adapter_scale,
+        preset=preset,
+        num_temporal_adapters=num_temporal_adapters,
+        num_frames=num_frames,
     )
     blocks = f"{prefix}transformer.resblocks."
     converted = {
@@ -350,7 +377,9 @@ def convert_aim_state_dict(
         "embeddings.position_embedding.weight": state_dict[f"{prefix}positional_embedding"],
         "temporal_embedding": state_dict[f"{prefix}temporal_embedding"],
     }
-    used = {f"{prefix}{name}" for name in ("conv1.weight", "class_embedding", "positional_embedding", "temporal_embedding")}
+    used = {
+        f"{prefix}{name}" for name in ("conv1.weight", "class_embedding", "positional_embedding", "temporal_embedding")
+    }
     for old, new in (("ln_pre", "pre_layrnorm"), ("ln_post", "post_layernorm")):
         for parameter in ("weight", "bias"):
             converted[f"{new}.{parameter}"] = state_dict[f"{prefix}{old}.{parameter}"]
@@ -432,8 +461,12 @@ def convert_aim_checkpoint(
     preset = _resolve_preset(preset)
     state_dict = load_state_dict(checkpoint_path, trust_pickle=trust_pickle, key=state_dict_key)
     vision_state, head, vision_config = convert_aim_state_dict(
-        state_dict, num_attention_heads, mlp_adapter_scale,
-        preset=preset, num_temporal_adapters=num_temporal_adapters, num_frames=num_frames,
+        state_dict,
+        num_attention_heads,
+        mlp_adapter_scale,
+        preset=preset,
+        num_temporal_adapters=num_temporal_adapters,
+        num_frames=num_frames,
     )
     if head is None and not vision_only:
         logger.warning("the checkpoint has no classification head (fc_cls): converting the video encoder only")
@@ -446,7 +479,8 @@ def convert_aim_checkpoint(
         num_labels = head["weight"].shape[0]
         if preset is not None and preset.num_labels is not None and preset.num_labels != num_labels:
             raise DataFormatError(
-                f"the AIM preset {preset.name!r} does not match the checkpoint (num_labels: preset {preset.num_labels}, "
+                f"the AIM preset {preset.name!r} does not match the checkpoint (num_labels: preset "
+                f"{preset.num_labels}, "
                 f"weights {num_labels})"
             )
         if id2label is None and preset is not None:
@@ -455,7 +489,9 @@ def convert_aim_checkpoint(
             id2label = {index: f"class_{index}" for index in range(num_labels)}
         if len(id2label) != num_labels:
             raise DataFormatError(f"the head has {num_labels} classes but {len(id2label)} labels were given")
-        config = TFCoVRConfig(vision_config=vision_config.to_dict(), embed_dim=vision_config.hidden_size, id2label=dict(id2label))
+        config = TFCoVRConfig(
+            vision_config=vision_config.to_dict(), embed_dim=vision_config.hidden_size, id2label=dict(id2label)
+        )
         model = TFCoVRForVideoClassification(config)
         converted = {f"vision_model.{key}": value for key, value in vision_state.items()}
         converted.update({f"classifier.{name}": value for name, value in head.items()})
@@ -468,12 +504,18 @@ def convert_aim_checkpoint(
         model.save_pretrained(output_dir)
         if save_video_processor:
             video_processor_for(vision_config).save_pretrained(output_dir)
-        write_model_card(output_dir, "classification",
-                         training_data=f"Converted from the AIM checkpoint `{Path(checkpoint_path).name}`"
-                                       + (f" (official configuration `{preset.name}`)" if preset is not None else "")
-                                       + (f" ({len(model.config.id2label)} action classes)"
-                                          if isinstance(model, TFCoVRForVideoClassification) else " (video encoder only)")
-                                       + ".")
+        write_model_card(
+            output_dir,
+            "classification",
+            training_data=f"Converted from the AIM checkpoint `{Path(checkpoint_path).name}`"
+            + (f" (official configuration `{preset.name}`)" if preset is not None else "")
+            + (
+                f" ({len(model.config.id2label)} action classes)"
+                if isinstance(model, TFCoVRForVideoClassification)
+                else " (video encoder only)"
+            )
+            + ".",
+        )
     return model
 
 
@@ -507,8 +549,13 @@ def load_aim_encoder(
     if path.is_dir():
         return load_vision_encoder(path)
     return convert_aim_checkpoint(
-        path, preset=preset, vision_only=True, trust_pickle=trust_pickle, num_attention_heads=num_attention_heads,
-        mlp_adapter_scale=mlp_adapter_scale, save_video_processor=False,
+        path,
+        preset=preset,
+        vision_only=True,
+        trust_pickle=trust_pickle,
+        num_attention_heads=num_attention_heads,
+        mlp_adapter_scale=mlp_adapter_scale,
+        save_video_processor=False,
     )
 
 

@@ -47,7 +47,9 @@ def find_openai_bpe_file() -> Path:
         candidate = Path(location) / BPE_FILENAME
         if candidate.is_file():
             return candidate
-    raise ImportError(f"the installed `clip` package has no {BPE_FILENAME}: pip install clip-anytorch (or pass bpe_path)")
+    raise ImportError(
+        f"the installed `clip` package has no {BPE_FILENAME}: pip install clip-anytorch (or pass bpe_path)"
+    )
 
 
 def read_openai_merges(bpe_path: str | os.PathLike) -> list[str]:

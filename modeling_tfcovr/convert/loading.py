@@ -189,7 +189,9 @@ def find_state_dict(checkpoint: Any, key: str | None = None) -> dict[str, torch.
     raise DataFormatError(f"expected a state dict or a dict holding one, got {type(checkpoint).__name__}")
 
 
-def load_state_dict(path: str | os.PathLike, trust_pickle: bool = False, key: str | None = None) -> dict[str, torch.Tensor]:
+def load_state_dict(
+    path: str | os.PathLike, trust_pickle: bool = False, key: str | None = None
+) -> dict[str, torch.Tensor]:
     """[`load_checkpoint`] followed by [`find_state_dict`]."""
     return find_state_dict(load_checkpoint(path, trust_pickle=trust_pickle), key=key)
 

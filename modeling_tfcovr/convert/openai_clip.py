@@ -44,7 +44,9 @@ OPENAI_METADATA_KEYS = ("input_resolution", "context_length", "vocab_size")
 
 def _require(state_dict: Mapping[str, torch.Tensor], key: str) -> torch.Tensor:
     if key not in state_dict:
-        raise DataFormatError(f"the state dict has no {key!r}; is it an OpenAI CLIP checkpoint (and is the prefix right)?")
+        raise DataFormatError(
+            f"the state dict has no {key!r}; is it an OpenAI CLIP checkpoint (and is the prefix right)?"
+        )
     return state_dict[key]
 
 
@@ -92,7 +94,11 @@ def convert_resblock(state_dict: Mapping[str, torch.Tensor], source: str, target
 def resblock_keys(source: str) -> set[str]:
     """The OpenAI keys that [`convert_resblock`] reads for the block under `source`."""
     names = ["attn.in_proj_weight", "attn.in_proj_bias"]
-    names += [f"{module}.{p}" for module in ("attn.out_proj", "ln_1", "ln_2", "mlp.c_fc", "mlp.c_proj") for p in ("weight", "bias")]
+    names += [
+        f"{module}.{p}"
+        for module in ("attn.out_proj", "ln_1", "ln_2", "mlp.c_fc", "mlp.c_proj")
+        for p in ("weight", "bias")
+    ]
     return {source + name for name in names}
 
 
@@ -151,14 +157,25 @@ def convert_openai_text_state_dict(
     }
     for index in range(config.num_hidden_layers):
         converted.update(
-            convert_resblock(state_dict, f"{prefix}transformer.resblocks.{index}.", f"text_model.encoder.layers.{index}.")
+            convert_resblock(
+                state_dict, f"{prefix}transformer.resblocks.{index}.", f"text_model.encoder.layers.{index}."
+            )
         )
     return converted, config
 
 
 def openai_text_keys(state_dict: Mapping[str, torch.Tensor], prefix: str = "") -> set[str]:
     """The keys of the OpenAI text tower under `prefix` (those [`convert_openai_text_state_dict`] reads)."""
-    keys = {f"{prefix}{name}" for name in ("token_embedding.weight", "positional_embedding", "ln_final.weight", "ln_final.bias", "text_projection")}
+    keys = {
+        f"{prefix}{name}"
+        for name in (
+            "token_embedding.weight",
+            "positional_embedding",
+            "ln_final.weight",
+            "ln_final.bias",
+            "text_projection",
+        )
+    }
     for index in range(count_resblocks(state_dict, f"{prefix}transformer.resblocks.")):
         keys |= resblock_keys(f"{prefix}transformer.resblocks.{index}.")
     return keys
@@ -219,7 +236,9 @@ def convert_openai_vision_state_dict(
         for parameter in ("weight", "bias"):
             converted[f"{new}.{parameter}"] = _require(state_dict, f"{prefix}{old}.{parameter}")
     for index in range(config.num_hidden_layers):
-        converted.update(convert_resblock(state_dict, f"{prefix}transformer.resblocks.{index}.", f"encoder.layers.{index}."))
+        converted.update(
+            convert_resblock(state_dict, f"{prefix}transformer.resblocks.{index}.", f"encoder.layers.{index}.")
+        )
     if f"{prefix}proj" in state_dict:
         converted["visual_projection.weight"] = state_dict[f"{prefix}proj"].T.contiguous()
     return converted, config
@@ -255,7 +274,9 @@ def convert_openai_clip_state_dict(
     if "logit_scale" in state_dict:
         converted["logit_scale"] = state_dict["logit_scale"].reshape(())
     config = CLIPConfig(
-        text_config=text_config.to_dict(), vision_config=vision_config.to_dict(), projection_dim=text_config.projection_dim
+        text_config=text_config.to_dict(),
+        vision_config=vision_config.to_dict(),
+        projection_dim=text_config.projection_dim,
     )
     return converted, config
 
@@ -281,9 +302,13 @@ def convert_openai_clip_checkpoint(
     Returns:
         The converted model.
     """
-    state_dict = {k: v for k, v in load_state_dict(checkpoint_path, trust_pickle).items() if k not in OPENAI_METADATA_KEYS}
+    state_dict = {
+        k: v for k, v in load_state_dict(checkpoint_path, trust_pickle).items() if k not in OPENAI_METADATA_KEYS
+    }
     if is_openai_vit(state_dict):
-        converted, config = convert_openai_clip_state_dict(state_dict, text_num_attention_heads, vision_num_attention_heads)
+        converted, config = convert_openai_clip_state_dict(
+            state_dict, text_num_attention_heads, vision_num_attention_heads
+        )
         model = CLIPModel(config)
     else:
         logger.warning("the visual tower is not a ViT: only the text tower is converted (CLIPTextModelWithProjection)")

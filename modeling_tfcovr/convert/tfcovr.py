@@ -42,12 +42,22 @@ logger = logging.getLogger(__name__)
 CLIP_PREFIX = "clip_model."
 COMBINER_PARAMETERS = tuple(
     f"{module}.{parameter}"
-    for module in ("text_projection_layer", "image_projection_layer", "combiner_layer", "output_layer", "dynamic_scalar.0", "dynamic_scalar.3")
+    for module in (
+        "text_projection_layer",
+        "image_projection_layer",
+        "combiner_layer",
+        "output_layer",
+        "dynamic_scalar.0",
+        "dynamic_scalar.3",
+    )
     for parameter in ("weight", "bias")
 )
 # Parts of the official model that the converted model does not need.
 UNUSED_PREFIXES = (f"{CLIP_PREFIX}visual.", "vision_proj.")
-UNUSED_KEYS = (f"{CLIP_PREFIX}logit_scale", *(f"{CLIP_PREFIX}{key}" for key in ("input_resolution", "context_length", "vocab_size")))
+UNUSED_KEYS = (
+    f"{CLIP_PREFIX}logit_scale",
+    *(f"{CLIP_PREFIX}{key}" for key in ("input_resolution", "context_length", "vocab_size")),
+)
 
 NO_VISION_ENCODER_NOTE = (
     "No AIM checkpoint given: the converted model's video encoder is a default-configuration AIM encoder with "
@@ -71,7 +81,11 @@ def convert_tfcovr_state_dict(
         DataFormatError: a part of the official model is missing, or its converted parts hold keys
             that are not recognised (other unknown entries are ignored with a warning).
     """
-    missing = [key for key in ("text_proj.weight", "text_proj.bias", *(f"combiner.{p}" for p in COMBINER_PARAMETERS)) if key not in state_dict]
+    missing = [
+        key
+        for key in ("text_proj.weight", "text_proj.bias", *(f"combiner.{p}" for p in COMBINER_PARAMETERS))
+        if key not in state_dict
+    ]
     if missing:
         raise DataFormatError(f"not an official TF-CoVR stage-2 checkpoint: missing {missing[:6]}")
     text_state, text_config = convert_openai_text_state_dict(state_dict, CLIP_PREFIX, text_num_attention_heads)
@@ -98,7 +112,9 @@ def convert_tfcovr_state_dict(
 
     embed_dim, text_embed_dim = state_dict["text_proj.weight"].shape
     if text_embed_dim != text_config.projection_dim:
-        raise DataFormatError(f"text_proj expects {text_embed_dim} inputs but the CLIP text projection gives {text_config.projection_dim}")
+        raise DataFormatError(
+            f"text_proj expects {text_embed_dim} inputs but the CLIP text projection gives {text_config.projection_dim}"
+        )
     config_kwargs = {
         "text_config": text_config.to_dict(),
         "embed_dim": embed_dim,
@@ -158,8 +174,12 @@ def convert_tfcovr_checkpoint(
     vision_model = None
     if vision_checkpoint is not None:
         vision_model = load_aim_encoder(
-            vision_checkpoint, trust_pickle=trust_pickle, num_attention_heads=vision_num_attention_heads,
-            revision=vision_revision, preset=vision_preset, mlp_adapter_scale=vision_mlp_adapter_scale,
+            vision_checkpoint,
+            trust_pickle=trust_pickle,
+            num_attention_heads=vision_num_attention_heads,
+            revision=vision_revision,
+            preset=vision_preset,
+            mlp_adapter_scale=vision_mlp_adapter_scale,
         )
         vision_config = vision_model.config
     else:
@@ -182,7 +202,9 @@ def convert_tfcovr_checkpoint(
         result = model.load_state_dict(converted, strict=False)
         not_vision = [key for key in result.missing_keys if not key.startswith("vision_model.")]
         if result.unexpected_keys or not_vision:
-            raise DataFormatError(f"conversion mismatch: unexpected {result.unexpected_keys[:5]}, missing {not_vision[:5]}")
+            raise DataFormatError(
+                f"conversion mismatch: unexpected {result.unexpected_keys[:5]}, missing {not_vision[:5]}"
+            )
     model.eval()
 
     if output_dir is not None:
@@ -190,8 +212,13 @@ def convert_tfcovr_checkpoint(
     return model
 
 
-def _save_converted(model: TFCoVRModel, output_dir: Path, checkpoint_name: str,
-                    vision_checkpoint: str | os.PathLike | None, save_processor: bool) -> None:
+def _save_converted(
+    model: TFCoVRModel,
+    output_dir: Path,
+    checkpoint_name: str,
+    vision_checkpoint: str | os.PathLike | None,
+    save_processor: bool,
+) -> None:
     """Saves the model with a model card; with its processor (CLIP tokenizer + video processor) also
     the pipeline code, so that `pipeline("composed-video-retrieval", model=output_dir,
     trust_remote_code=True)` works. Without the `clip` package, or when its vocabulary does not fit
@@ -206,11 +233,17 @@ def _save_converted(model: TFCoVRModel, output_dir: Path, checkpoint_name: str,
         model.save_pretrained(output_dir)
         if save_processor:
             video_processor_for(model.config.vision_config).save_pretrained(output_dir)
-    encoder = f"the video encoder from {Path(vision_checkpoint).name}" if vision_checkpoint else \
-        "a video encoder with random weights (use precomputed AIM embeddings)"
-    write_model_card(output_dir, "retrieval",
-                     training_data=f"Converted from the official TF-CoVR stage-2 checkpoint `{checkpoint_name}` "
-                                   f"(trained on the TF-CoVR triplets), with {encoder}.")
+    encoder = (
+        f"the video encoder from {Path(vision_checkpoint).name}"
+        if vision_checkpoint
+        else "a video encoder with random weights (use precomputed AIM embeddings)"
+    )
+    write_model_card(
+        output_dir,
+        "retrieval",
+        training_data=f"Converted from the official TF-CoVR stage-2 checkpoint `{checkpoint_name}` "
+        f"(trained on the TF-CoVR triplets), with {encoder}.",
+    )
 
 
 def _clip_processor(model: TFCoVRModel):
@@ -225,7 +258,9 @@ def _clip_processor(model: TFCoVRModel):
         return None
     if len(tokenizer) != model.config.text_config.vocab_size:
         logger.warning(
-            "no tokenizer saved: the CLIP vocabulary has %d tokens, the text tower %d", len(tokenizer), model.config.text_config.vocab_size
+            "no tokenizer saved: the CLIP vocabulary has %d tokens, the text tower %d",
+            len(tokenizer),
+            model.config.text_config.vocab_size,
         )
         return None
     from ..processing_tfcovr import TFCoVRProcessor

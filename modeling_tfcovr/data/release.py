@@ -135,9 +135,8 @@ def choose_embeddings_form(layout: ReleaseLayout, form: str = "auto", trust_pick
             f"{PTH_DIR}/ needs no trust (--embeddings pth or auto)."
         )
     if chosen == "pth":
-        reason = (
-            f"{PTH_DIR}/*.pth (torch.load with weights_only=True, no unpickling"
-            + ("; the pickle stream is also present and was not read)" if layout.pickle_path is not None else ")")
+        reason = f"{PTH_DIR}/*.pth (torch.load with weights_only=True, no unpickling" + (
+            "; the pickle stream is also present and was not read)" if layout.pickle_path is not None else ")"
         )
     else:
         reason = f"{PICKLE_PATH} (unpickled: --trust-pickle given" + (

@@ -199,7 +199,10 @@ class SyntheticConfig:
             yield "two_change_probability must be in [0, 1]"
         low, high = self.idle_fraction
         if not 0.0 <= low <= high < 1.0 or self.num_frames - math.ceil(high * self.num_frames) < 2:
-            yield f"idle_fraction must satisfy 0 <= low <= high < 1 and leave >= 2 action frames, got {self.idle_fraction}"
+            yield (
+                "idle_fraction must satisfy 0 <= low <= high < 1 and leave >= 2 action frames, "
+                f"got {self.idle_fraction}"
+            )
         if not 0.5 <= self.ease_exponent[0] <= self.ease_exponent[1]:
             yield f"ease_exponent must be an increasing range >= 0.5, got {self.ease_exponent}"
         if not 0.0 <= self.noise_std[0] <= self.noise_std[1]:
@@ -940,8 +943,8 @@ than half a turn apart (8 frames for up to 1.5 rotations, as the main job does; 
 
 Splits have disjoint clips: {config.train_clips_per_label} / {config.val_clips_per_label} /
 {config.test_clips_per_label} clips per label in train / val / test. Each clip is the query of
-{config.train_triplets_per_query} (train) or {config.val_triplets_per_query} / {config.test_triplets_per_query} (val / test)
-triplets; the target label differs from the query's in one attribute or (with probability
+{config.train_triplets_per_query} (train) or {config.val_triplets_per_query} / {config.test_triplets_per_query}
+(val / test) triplets; the target label differs from the query's in one attribute or (with probability
 {config.two_change_probability:g}) two. The gallery of a split is that split's clips; every clip of the
 target label is a valid target and a query is never its own target.
 

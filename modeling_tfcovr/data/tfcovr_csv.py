@@ -13,8 +13,8 @@ benchmark writes, so every tool of the project reads both.
 
 Literals are parsed with `ast.literal_eval` only. Invalid rows (missing or empty values, unparsable literals,
 video ids that are not plain file names, bytes that are not UTF-8, a repeated row or `query_id`) are collected with
-their row number and the reason; the build either stops before writing anything or, with `skip_invalid=True`, leaves them
-out and records them in `build_report.json`. Files are written under temporary names and renamed only
+their row number and the reason; the build either stops before writing anything or, with `skip_invalid=True`, leaves
+them out and records them in `build_report.json`. Files are written under temporary names and renamed only
 once every split has been written, so a failed build never leaves half a dataset behind.
 """
 
@@ -249,7 +249,9 @@ def parse_split_csv(path: str | os.PathLike, split: str) -> SplitResult:
             if key in first_seen:
                 raise _RowProblem("duplicate of row {} (line {})".format(*first_seen[key]))
             if triplet["query_id"] in query_id_rows:
-                raise _RowProblem(f"query_id {triplet['query_id']!r} is already used by row {query_id_rows[triplet['query_id']]}")
+                raise _RowProblem(
+                    f"query_id {triplet['query_id']!r} is already used by row {query_id_rows[triplet['query_id']]}"
+                )
         except _RowProblem as problem:
             result.errors.append(RowError(path.name, split, row_number, line, str(problem)))
             continue
@@ -367,8 +369,12 @@ def _invalid_utf8(values: list[str], columns: list[str] | None = None) -> str | 
     for index, value in enumerate(values):
         bad = re.search("[\udc80-\udcff]", value)
         if bad is not None:
-            where = f"column {columns[index]!r}" if columns is not None and index < len(columns) else f"field {index + 1}"
-            return f"{where} is not valid UTF-8 text (byte 0x{ord(bad.group()) - 0xDC00:02x} at character {bad.start()})"
+            where = (
+                f"column {columns[index]!r}" if columns is not None and index < len(columns) else f"field {index + 1}"
+            )
+            return (
+                f"{where} is not valid UTF-8 text (byte 0x{ord(bad.group()) - 0xDC00:02x} at character {bad.start()})"
+            )
     return None
 
 

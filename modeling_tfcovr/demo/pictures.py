@@ -64,8 +64,12 @@ def contact_sheet(
     if target_label:
         header.append(f"wanted: {describe_label(target_label)}")
     width = max([query.width, *(row.width for row in rows)]) + 2 * border + text_width
-    height = (label_height * (len(header) + 1) + query.height + sum(row.height + 2 * border + 2 for row in rows)
-              + 2 * label_height)
+    height = (
+        label_height * (len(header) + 1)
+        + query.height
+        + sum(row.height + 2 * border + 2 for row in rows)
+        + 2 * label_height
+    )
     sheet = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     y = 2

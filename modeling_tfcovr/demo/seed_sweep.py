@@ -29,8 +29,9 @@ def seed_row(seed: int, metrics: dict) -> dict:
     return {
         "seed": seed,
         "results": results,
-        "stage1_accuracy": {name: 100 * values.get("eval_accuracy", float("nan"))
-                            for name, values in metrics["stage1"].items()},
+        "stage1_accuracy": {
+            name: 100 * values.get("eval_accuracy", float("nan")) for name, values in metrics["stage1"].items()
+        },
         "best_other_map@10": best_other,
         "ratio_to_best_other": temporal / max(best_other, 1e-9),
         "seconds": metrics["timings_seconds"]["total"],
@@ -47,10 +48,13 @@ def summarise(rows: Sequence[dict]) -> dict:
     first = rows[0]
     return {
         "seeds": [row["seed"] for row in rows],
-        "results": {method: {metric: stats([row["results"][method][metric] for row in rows]) for metric in metrics}
-                    for method, metrics in first["results"].items()},
-        "stage1_accuracy": {name: stats([row["stage1_accuracy"][name] for row in rows])
-                            for name in first["stage1_accuracy"]},
+        "results": {
+            method: {metric: stats([row["results"][method][metric] for row in rows]) for metric in metrics}
+            for method, metrics in first["results"].items()
+        },
+        "stage1_accuracy": {
+            name: stats([row["stage1_accuracy"][name] for row in rows]) for name in first["stage1_accuracy"]
+        },
         "ratio_to_best_other": stats([row["ratio_to_best_other"] for row in rows]),
         "seconds": stats([row["seconds"] for row in rows]),
     }
@@ -59,20 +63,31 @@ def summarise(rows: Sequence[dict]) -> dict:
 def format_robustness(rows: Sequence[dict], summary: dict) -> str:
     """Markdown: one line per seed, then mean / min / max of every metric and of stage-1 accuracy."""
     seeds = ", ".join(str(s) for s in summary["seeds"])
-    lines = [f"# TF-CoVR main job over seeds {seeds}", "",
-             "## Per seed (test split, 0-100)", "",
-             "| seed | TF-CoVR-Base mAP@10 | single-frame mAP@10 | best other row mAP@10 | ratio | "
-             "stage-1 accuracy (temporal / single frame) | seconds |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# TF-CoVR main job over seeds {seeds}",
+        "",
+        "## Per seed (test split, 0-100)",
+        "",
+        "| seed | TF-CoVR-Base mAP@10 | single-frame mAP@10 | best other row mAP@10 | ratio | "
+        "stage-1 accuracy (temporal / single frame) | seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         accuracy = row["stage1_accuracy"]
-        lines.append(f"| {row['seed']} | {row['results']['tfcovr']['map@10']:.2f} | "
-                     f"{row['results']['tfcovr_single_frame']['map@10']:.2f} | {row['best_other_map@10']:.2f} | "
-                     f"{row['ratio_to_best_other']:.1f}x | {accuracy.get('temporal', float('nan')):.1f} / "
-                     f"{accuracy.get('single_frame', float('nan')):.1f} | {row['seconds']:.0f} |")
+        lines.append(
+            f"| {row['seed']} | {row['results']['tfcovr']['map@10']:.2f} | "
+            f"{row['results']['tfcovr_single_frame']['map@10']:.2f} | {row['best_other_map@10']:.2f} | "
+            f"{row['ratio_to_best_other']:.1f}x | {accuracy.get('temporal', float('nan')):.1f} / "
+            f"{accuracy.get('single_frame', float('nan')):.1f} | {row['seconds']:.0f} |"
+        )
     metric_names = list(next(iter(summary["results"].values())))
-    lines += ["", f"## Mean [min, max] over {len(rows)} seeds (test split, 0-100)", "",
-              "| method | " + " | ".join(metric_names) + " |", "|---|" + "---|" * len(metric_names)]
+    lines += [
+        "",
+        f"## Mean [min, max] over {len(rows)} seeds (test split, 0-100)",
+        "",
+        "| method | " + " | ".join(metric_names) + " |",
+        "|---|" + "---|" * len(metric_names),
+    ]
     for method, metrics in summary["results"].items():
         cells = [f"{m['mean']:.2f} [{m['min']:.2f}, {m['max']:.2f}]" for m in metrics.values()]
         lines.append(f"| {METHOD_NAMES.get(method, method)} | " + " | ".join(cells) + " |")
@@ -80,8 +95,12 @@ def format_robustness(rows: Sequence[dict], summary: dict) -> str:
     for name, values in summary["stage1_accuracy"].items():
         lines.append(f"| {name} | {values['mean']:.1f} | {values['min']:.1f} | {values['max']:.1f} |")
     ratio, seconds = summary["ratio_to_best_other"], summary["seconds"]
-    lines += ["", f"TF-CoVR-Base mAP@10 / best other row: mean {ratio['mean']:.1f}x, worst seed {ratio['min']:.1f}x. "
-              f"Wall time per seed: mean {seconds['mean']:.0f} s, max {seconds['max']:.0f} s.", ""]
+    lines += [
+        "",
+        f"TF-CoVR-Base mAP@10 / best other row: mean {ratio['mean']:.1f}x, worst seed {ratio['min']:.1f}x. "
+        f"Wall time per seed: mean {seconds['mean']:.0f} s, max {seconds['max']:.0f} s.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -107,8 +126,11 @@ def run_seeds(output_dir: str | Path, config: DemoConfig, seeds: Sequence[int]) 
 def collect_seeds(run_dirs: Sequence[str | Path], output_dir: str | Path) -> dict:
     """The robustness table of finished seed runs (`<run dir>/seed-<seed>/report/metrics.json`, e.g. of sweeps run
     side by side), written to `output_dir/robustness.md` and `.json`."""
-    found = sorted((int(path.parent.parent.name.removeprefix("seed-")), path) for folder in run_dirs
-                   for path in Path(folder).glob("seed-*/report/metrics.json"))
+    found = sorted(
+        (int(path.parent.parent.name.removeprefix("seed-")), path)
+        for folder in run_dirs
+        for path in Path(folder).glob("seed-*/report/metrics.json")
+    )
     if not found:
         raise FileNotFoundError(f"no seed-*/report/metrics.json under {', '.join(map(str, run_dirs))}")
     rows = [seed_row(seed, json.loads(path.read_text(encoding="utf-8"))) for seed, path in found]

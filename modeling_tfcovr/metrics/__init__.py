@@ -45,8 +45,12 @@ if TYPE_CHECKING:
     from .tfcovr_map.tfcovr_map import *  # noqa: F403
 
 
-def load_metric(path_or_repo_id: str | os.PathLike | None = None, revision: str | None = None,
-                repo_type: str = "space", **kwargs: Any) -> Any:
+def load_metric(
+    path_or_repo_id: str | os.PathLike | None = None,
+    revision: str | None = None,
+    repo_type: str = "space",
+    **kwargs: Any,
+) -> Any:
     """`evaluate.load` of the TF-CoVR metric module: the bundled one (`METRIC_PATH`, by default), a local folder or
     script, or a Hub repository (a Space, as `evaluate` publishes metrics) at `revision`, fetched with
     `snapshot_download` (hence the Hub cache, usable offline with `HF_HUB_OFFLINE=1` once fetched).
@@ -65,10 +69,13 @@ def load_metric(path_or_repo_id: str | os.PathLike | None = None, revision: str 
     name = source.split("/")[-1]
     scripts = [folder / f"{name}.py", folder / f"{name.replace('-', '_')}.py"]
     scripts = [script for script in scripts if script.is_file()] or sorted(
-        script for script in folder.glob("*.py") if script.name != "__init__.py")
+        script for script in folder.glob("*.py") if script.name != "__init__.py"
+    )
     if len(scripts) != 1 and not (folder / f"{name}.py").is_file():
-        raise FileNotFoundError(f"{source!r} (revision {revision or 'main'!r}) holds no single metric script "
-                                f"({name}.py or one .py file); found {[s.name for s in scripts]}")
+        raise FileNotFoundError(
+            f"{source!r} (revision {revision or 'main'!r}) holds no single metric script "
+            f"({name}.py or one .py file); found {[s.name for s in scripts]}"
+        )
     return evaluate.load(str(scripts[0]), **kwargs)
 
 

@@ -50,8 +50,10 @@ def read_label_table(path: str | os.PathLike) -> list[tuple[str, str, str]]:
         elif {"query_video", "label1", "target_video", "label2"} <= columns:
             pairs = [("query_video", "label1"), ("target_video", "label2")]
         else:
-            raise DataFormatError(f"{path}: expected columns video_file,label (stage-1 table) or query_video,label1,"
-                                  f"target_video,label2 (TF-CoVR train/val CSV); found {sorted(columns)}")
+            raise DataFormatError(
+                f"{path}: expected columns video_file,label (stage-1 table) or query_video,label1,"
+                f"target_video,label2 (TF-CoVR train/val CSV); found {sorted(columns)}"
+            )
         for number, row in enumerate(reader, start=2):
             for video_column, label_column in pairs:
                 video, label = (row.get(video_column) or "").strip(), (row.get(label_column) or "").strip()
@@ -73,7 +75,9 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def build_clips_dataset(
-    output_dir: str | os.PathLike, videos_dir: str | os.PathLike, splits: Mapping[str, Sequence[str | os.PathLike]],
+    output_dir: str | os.PathLike,
+    videos_dir: str | os.PathLike,
+    splits: Mapping[str, Sequence[str | os.PathLike]],
     label_set: str | None = "tfcovr-306",
 ) -> dict:
     """Writes the clips dataset of `splits` (`{split: [label tables]}`) to `output_dir`; returns the report.
@@ -87,7 +91,11 @@ def build_clips_dataset(
     import datasets
 
     tables = {split: [row for table in paths for row in read_label_table(table)] for split, paths in splits.items()}
-    names = list(get_label_set(label_set)) if label_set else sorted({_clean(r[1]) for rows in tables.values() for r in rows})
+    names = (
+        list(get_label_set(label_set))
+        if label_set
+        else sorted({_clean(r[1]) for rows in tables.values() for r in rows})
+    )
     index = {name: i for i, name in enumerate(names)}
     output_dir = Path(output_dir)
     (output_dir / "clips").mkdir(parents=True, exist_ok=True)
@@ -97,10 +105,14 @@ def build_clips_dataset(
         if link.is_symlink():
             link.unlink()
         link.symlink_to(videos_dir, target_is_directory=True)
-    features = datasets.Features({
-        "video": datasets.Value("string"), "video_id": datasets.Value("string"), "label": datasets.Value("string"),
-        "label_id": datasets.ClassLabel(names=names),
-    })
+    features = datasets.Features(
+        {
+            "video": datasets.Value("string"),
+            "video_id": datasets.Value("string"),
+            "label": datasets.Value("string"),
+            "label_id": datasets.ClassLabel(names=names),
+        }
+    )
     report: dict = {"label_set": label_set or "from the tables", "num_labels": len(names), "splits": {}}
     for split, rows in tables.items():
         labels: dict[str, tuple[str, str]] = {}
@@ -110,12 +122,15 @@ def build_clips_dataset(
             if seen[0] != label:
                 raise DataFormatError(f"clip {clip_id!r} is labelled {seen[0]!r} at {seen[1]} and {label!r} at {where}")
         unknown = sorted({label for label, _ in labels.values() if label not in index})
-        missing = sorted(c for c, (label, _) in labels.items()
-                         if label in index and not resolve_video_path(videos_dir, c).is_file())
+        missing = sorted(
+            c for c, (label, _) in labels.items() if label in index and not resolve_video_path(videos_dir, c).is_file()
+        )
         keep = sorted(c for c, (label, _) in labels.items() if label in index and c not in set(missing))
         columns = {
-            "video": [f"videos/{c}.mp4" for c in keep], "video_id": keep,
-            "label": [labels[c][0] for c in keep], "label_id": [index[labels[c][0]] for c in keep],
+            "video": [f"videos/{c}.mp4" for c in keep],
+            "video_id": keep,
+            "label": [labels[c][0] for c in keep],
+            "label_id": [index[labels[c][0]] for c in keep],
         }
         dataset = datasets.Dataset.from_dict(columns, features=features)
         target = output_dir / "clips" / f"{split}.parquet"
@@ -123,9 +138,12 @@ def build_clips_dataset(
         dataset.to_parquet(str(tmp))
         os.replace(tmp, target)
         report["splits"][split] = {
-            "clips": len(keep), "labels_used": len({labels[c][0] for c in keep}),
+            "clips": len(keep),
+            "labels_used": len({labels[c][0] for c in keep}),
             "dropped_unknown_label": sum(1 for label, _ in labels.values() if label not in index),
-            "unknown_labels": unknown, "dropped_missing_video": len(missing), "missing_videos": missing,
+            "unknown_labels": unknown,
+            "dropped_missing_video": len(missing),
+            "missing_videos": missing,
         }
     _write_atomic(output_dir / "labels.json", json.dumps(names))
     _write_atomic(output_dir / "report.json", json.dumps(report, indent=2))

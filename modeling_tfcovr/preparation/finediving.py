@@ -80,11 +80,17 @@ def read_annotation_keys(path: str | os.PathLike) -> dict[str, str | None]:
     `(competition, index)` (the fine-grained annotation: the value's `action_type`, or its first
     element) or a list of such tuples (the split files)."""
     data = load_data_pickle(path, allow_numpy=True)
-    items = data.items() if isinstance(data, dict) else ((key, None) for key in data) if isinstance(data, (list, tuple)) \
+    items = (
+        data.items()
+        if isinstance(data, dict)
+        else ((key, None) for key in data)
+        if isinstance(data, (list, tuple))
         else None
+    )
     if items is None:
-        raise DataFormatError(f"{path}: expected a dict keyed by (competition, index) or a list of them, "
-                              f"got {type(data).__name__}")
+        raise DataFormatError(
+            f"{path}: expected a dict keyed by (competition, index) or a list of them, got {type(data).__name__}"
+        )
     keys: dict[str, str | None] = {}
     for key, value in items:
         if not (isinstance(key, tuple) and len(key) == 2):
@@ -105,8 +111,9 @@ def write_frames_clip(folder: FrameFolder, output_dir: str) -> list[ClipResult]:
     target = clip_path(output_dir, folder.clip_id)
     if target.exists():
         return [ClipResult(folder.clip_id, "skipped")]
-    names = sorted((p.name for p in Path(folder.path).iterdir() if p.suffix.lower() == ".jpg" and p.is_file()),
-                   key=_natural_key)
+    names = sorted(
+        (p.name for p in Path(folder.path).iterdir() if p.suffix.lower() == ".jpg" and p.is_file()), key=_natural_key
+    )
     if not names:
         return [ClipResult(folder.clip_id, "failed", NO_FRAMES, f"no .jpg frames in {folder.path}", folder.path)]
     problems: list[tuple[str, str]] = []
@@ -115,7 +122,9 @@ def write_frames_clip(folder: FrameFolder, output_dir: str) -> list[ClipResult]:
         missing = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))
         if missing:
             shown = ", ".join(f"{m:05d}" for m in missing[:10]) + (" ..." if len(missing) > 10 else "")
-            problems.append((MISSING_FRAMES, f"{len(missing)} frame(s) missing between {names[0]} and {names[-1]}: {shown}"))
+            problems.append(
+                (MISSING_FRAMES, f"{len(missing)} frame(s) missing between {names[0]} and {names[-1]}: {shown}")
+            )
     if problems and not folder.skip_bad_frames:
         return [ClipResult(folder.clip_id, "failed", *problems[0], folder.path)]
     writer = None
@@ -130,8 +139,13 @@ def write_frames_clip(folder: FrameFolder, output_dir: str) -> list[ClipResult]:
             if size is None:
                 size = frame.shape[:2]
             if frame.shape[:2] != size:
-                problems.append((FRAME_SIZE_MISMATCH, f"{name} is {frame.shape[1]}x{frame.shape[0]}, "
-                                                      f"the first frame {names[0]} is {size[1]}x{size[0]}"))
+                problems.append(
+                    (
+                        FRAME_SIZE_MISMATCH,
+                        f"{name} is {frame.shape[1]}x{frame.shape[0]}, "
+                        f"the first frame {names[0]} is {size[1]}x{size[0]}",
+                    )
+                )
             else:
                 if writer is None:
                     writer = ClipWriter(target, FINEDIVING_FPS, frame.shape[1], frame.shape[0])
@@ -145,15 +159,28 @@ def write_frames_clip(folder: FrameFolder, output_dir: str) -> list[ClipResult]:
     writer.close()
     if problems:
         detail = "; ".join(d for _, d in problems[:5]) + (f"; {len(problems) - 5} more" if len(problems) > 5 else "")
-        return [ClipResult(folder.clip_id, "done", problems[0][0], f"written without bad frames: {detail}",
-                           folder.path, written=True)]
+        return [
+            ClipResult(
+                folder.clip_id,
+                "done",
+                problems[0][0],
+                f"written without bad frames: {detail}",
+                folder.path,
+                written=True,
+            )
+        ]
     return [ClipResult(folder.clip_id, "done")]
 
 
 def prepare_finediving(
-    frames_dir: str | os.PathLike, output_dir: str | os.PathLike, workers: int = 1,
-    only_ids: Iterable[str] | None = None, annotation_files: Iterable[str | os.PathLike] = (),
-    skip_bad_frames: bool = False, progress: bool = True, shard: tuple[int, int] | None = None,
+    frames_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    workers: int = 1,
+    only_ids: Iterable[str] | None = None,
+    annotation_files: Iterable[str | os.PathLike] = (),
+    skip_bad_frames: bool = False,
+    progress: bool = True,
+    shard: tuple[int, int] | None = None,
 ) -> RunSummary:
     """Encodes every (or every listed / annotated) frame folder as `<output_dir>/<competition>_<index>.mp4`.
 
@@ -169,13 +196,18 @@ def prepare_finediving(
     jobs = []
     folders = find_frame_folders(frames_dir)
     if labels and folders and not any(finediving_clip_id(c, i) in labels for c, i, _ in folders):
-        raise DataFormatError(f"none of the {len(labels)} (competition, index) keys of the annotation pickles matches a "
-                              f"<competition>/<index> folder of {frames_dir} (e.g. key {next(iter(labels))!r}, folder "
-                              f"{folders[0][0]}/{folders[0][1]})")
+        raise DataFormatError(
+            f"none of the {len(labels)} (competition, index) keys of the annotation pickles matches a "
+            f"<competition>/<index> folder of {frames_dir} (e.g. key {next(iter(labels))!r}, folder "
+            f"{folders[0][0]}/{folders[0][1]})"
+        )
     for competition, index, path in folders:
         clip_id = finediving_clip_id(competition, index)
-        if (wanted is not None and clip_id not in wanted) or (labels and clip_id not in labels) \
-                or not in_shard(clip_id, shard):
+        if (
+            (wanted is not None and clip_id not in wanted)
+            or (labels and clip_id not in labels)
+            or not in_shard(clip_id, shard)
+        ):
             continue
         jobs.append(ClipJob([clip_id], FrameFolder(clip_id, str(path), skip_bad_frames)))
     output_dir = Path(output_dir)
@@ -187,9 +219,16 @@ def prepare_finediving(
             writer.writerow(["video_file", "label"])
             writer.writerows(sorted((c, lab) for c, lab in labels.items() if lab))
         os.replace(tmp, output_dir / "finediving_labels.csv")
-    return run_clip_jobs(jobs, write_frames_clip, output_dir, workers=workers, progress=progress,
-                         description="FineDiving clips")
+    return run_clip_jobs(
+        jobs, write_frames_clip, output_dir, workers=workers, progress=progress, description="FineDiving clips"
+    )
 
 
-__all__ = ["FINEDIVING_FPS", "find_frame_folders", "finediving_clip_id", "prepare_finediving", "read_annotation_keys",
-           "write_frames_clip"]
+__all__ = [
+    "FINEDIVING_FPS",
+    "find_frame_folders",
+    "finediving_clip_id",
+    "prepare_finediving",
+    "read_annotation_keys",
+    "write_frames_clip",
+]

@@ -107,16 +107,25 @@ def load_finegym_annotations(path: str | os.PathLike) -> dict:
                 raise DataFormatError(f"{where}, event {event_key}: 'segments' must be null or an object")
             for action_key, action in segments.items():
                 if not _ACTION_KEY.fullmatch(action_key) or not isinstance(action, dict):
-                    raise DataFormatError(f"{where}, event {event_key}: sub-action {action_key!r} is not an "
-                                          "'A_%04d_%04d' key with an object")
+                    raise DataFormatError(
+                        f"{where}, event {event_key}: sub-action {action_key!r} is not an "
+                        "'A_%04d_%04d' key with an object"
+                    )
                 _check_pairs(action.get("timestamps"), f"{where}, event {event_key}, sub-action {action_key}")
     return data
 
 
 def _check_pairs(value: object, where: str) -> None:
-    if not isinstance(value, list) or not value or not all(
-        isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                                             for x in p) for p in value):
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(
+            isinstance(p, (list, tuple))
+            and len(p) == 2
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in p)
+            for p in value
+        )
+    ):
         raise DataFormatError(f"{where}: 'timestamps' must be a non-empty list of [start, end] numbers, got {value!r}")
 
 
@@ -130,7 +139,10 @@ def find_raw_video(videos_dir: str | os.PathLike, youtube_id: str) -> Path | Non
 
 
 def plan_finegym_clips(
-    annotations: dict, videos_dir: str | os.PathLike, only_ids: set[str] | None = None, event_clips: bool = False,
+    annotations: dict,
+    videos_dir: str | os.PathLike,
+    only_ids: set[str] | None = None,
+    event_clips: bool = False,
     shard: tuple[int, int] | None = None,
 ) -> tuple[list[EventPlan], list[ClipResult]]:
     """The events to decode with their clips, and the clips that fail before any decoding (only the events of
@@ -157,17 +169,31 @@ def plan_finegym_clips(
                     failures.append(ClipResult(clip_id, "failed", problem[0], problem[1], youtube_id))
                 else:
                     empty = [n for n, (a, b) in enumerate(stages, start=1) if a == b]
-                    note = (ZERO_LENGTH, f"stage {empty[0]} starts and ends at {stages[empty[0] - 1][0]} s; the clip "
-                                         "still spans the first stage's start to the last stage's end") if empty else None
+                    note = (
+                        (
+                            ZERO_LENGTH,
+                            f"stage {empty[0]} starts and ends at {stages[empty[0] - 1][0]} s; the clip "
+                            "still spans the first stage's start to the last stage's end",
+                        )
+                        if empty
+                        else None
+                    )
                     spans.append(ClipSpan(clip_id, float(stages[0][0]), float(stages[-1][1]), note))
             if not spans:
                 continue
             if video_path is None:
                 video_path = find_raw_video(videos_dir, youtube_id) or ""
             if not video_path:
-                failures.extend(ClipResult(s.clip_id, "failed", MISSING_VIDEO,
-                                           f"no {youtube_id}{{{','.join(RAW_VIDEO_EXTENSIONS)}}} in {videos_dir}",
-                                           youtube_id) for s in spans)
+                failures.extend(
+                    ClipResult(
+                        s.clip_id,
+                        "failed",
+                        MISSING_VIDEO,
+                        f"no {youtube_id}{{{','.join(RAW_VIDEO_EXTENSIONS)}}} in {videos_dir}",
+                        youtube_id,
+                    )
+                    for s in spans
+                )
                 continue
             plans.append(EventPlan(youtube_id, event_key, str(video_path), float(start), float(end), spans))
     return plans, failures
@@ -230,8 +256,11 @@ def cut_event(plan: EventPlan, output_dir: str) -> list[ClipResult]:
                 # ffmpeg's -ss counts from the file's start (the earliest stream), as here
                 origin = Fraction(container.start_time or 0, 1_000_000)
                 if container.duration is not None and start > Fraction(container.duration, 1_000_000) + origin:
-                    return fail_all(BEYOND_END, f"the event starts at {plan.start} s, after the end of "
-                                                f"{plan.video_path} ({container.duration / 1e6:.3f} s)")
+                    return fail_all(
+                        BEYOND_END,
+                        f"the event starts at {plan.start} s, after the end of "
+                        f"{plan.video_path} ({container.duration / 1e6:.3f} s)",
+                    )
                 seeked = seek and plan.start > 1
                 if seeked:
                     offset = int((start - 1 + origin) / stream.time_base)
@@ -259,7 +288,8 @@ def cut_event(plan: EventPlan, output_dir: str) -> list[ClipResult]:
                             writer = writers.get(clip.clip_id)
                             if writer is None:
                                 writer = writers[clip.clip_id] = ClipWriter(
-                                    clip_path(output_dir, clip.clip_id), rate, frame.width, frame.height)
+                                    clip_path(output_dir, clip.clip_id), rate, frame.width, frame.height
+                                )
                             writer.write_frame(frame)
                 if seeked and not decoded_any:
                     continue
@@ -302,8 +332,13 @@ def _cut_job(payload: EventPlan, output_dir: str) -> list[ClipResult]:
 
 
 def prepare_finegym(
-    annotations_file: str | os.PathLike, videos_dir: str | os.PathLike, output_dir: str | os.PathLike,
-    workers: int = 1, only_ids: Iterable[str] | None = None, event_clips: bool = False, progress: bool = True,
+    annotations_file: str | os.PathLike,
+    videos_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    workers: int = 1,
+    only_ids: Iterable[str] | None = None,
+    event_clips: bool = False,
+    progress: bool = True,
     shard: tuple[int, int] | None = None,
 ) -> RunSummary:
     """Cuts every (or every listed) sub-action clip of the annotation into `<output_dir>/<clip id>.mp4`; with
@@ -311,14 +346,29 @@ def prepare_finegym(
     if not Path(videos_dir).is_dir():
         raise FileNotFoundError(f"raw video folder {videos_dir} does not exist")
     annotations = load_finegym_annotations(annotations_file)
-    plans, failures = plan_finegym_clips(annotations, videos_dir, set(only_ids) if only_ids is not None else None,
-                                         event_clips, shard)
+    plans, failures = plan_finegym_clips(
+        annotations, videos_dir, set(only_ids) if only_ids is not None else None, event_clips, shard
+    )
     jobs = [ClipJob([c.clip_id for c in plan.clips], plan) for plan in plans]
-    return run_clip_jobs(jobs, _cut_job, output_dir, workers=workers, progress=progress, upfront_failures=failures,
-                         description="FineGym clips")
+    return run_clip_jobs(
+        jobs,
+        _cut_job,
+        output_dir,
+        workers=workers,
+        progress=progress,
+        upfront_failures=failures,
+        description="FineGym clips",
+    )
 
 
 __all__ = [
-    "ClipSpan", "EventPlan", "cut_event", "event_clip_id", "find_raw_video", "load_finegym_annotations",
-    "plan_finegym_clips", "prepare_finegym", "subaction_clip_id",
+    "ClipSpan",
+    "EventPlan",
+    "cut_event",
+    "event_clip_id",
+    "find_raw_video",
+    "load_finegym_annotations",
+    "plan_finegym_clips",
+    "prepare_finegym",
+    "subaction_clip_id",
 ]

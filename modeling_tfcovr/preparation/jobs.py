@@ -67,7 +67,12 @@ class RunSummary:
     reasons: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict:
-        return {"done": self.done, "skipped": self.skipped, "failed": self.failed, "failure_reasons": dict(self.reasons)}
+        return {
+            "done": self.done,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "failure_reasons": dict(self.reasons),
+        }
 
 
 def clip_path(output_dir: str | os.PathLike, clip_id: str) -> Path:
@@ -75,8 +80,13 @@ def clip_path(output_dir: str | os.PathLike, clip_id: str) -> Path:
 
 
 def run_clip_jobs(
-    jobs: Sequence[ClipJob], worker: Callable[[object, str], list[ClipResult]], output_dir: str | os.PathLike,
-    workers: int = 1, progress: bool = True, upfront_failures: Iterable[ClipResult] = (), description: str = "clips",
+    jobs: Sequence[ClipJob],
+    worker: Callable[[object, str], list[ClipResult]],
+    output_dir: str | os.PathLike,
+    workers: int = 1,
+    progress: bool = True,
+    upfront_failures: Iterable[ClipResult] = (),
+    description: str = "clips",
 ) -> RunSummary:
     """Runs `worker(job.payload, output_dir)` for every job with finished clips dropped, in `workers` processes.
 
@@ -97,8 +107,11 @@ def run_clip_jobs(
         else:
             pending.append(job)  # its worker reports the clips that exist as skipped
     total = sum(len(j.clip_ids) for j in pending)
-    with open(output_dir / FAILURES_FILE, "w") as report, tqdm(total=total, desc=description, disable=not progress,
-                                                                 unit="clip") as bar:
+    with (
+        open(output_dir / FAILURES_FILE, "w") as report,
+        tqdm(total=total, desc=description, disable=not progress, unit="clip") as bar,
+    ):
+
         def record(results: Iterable[ClipResult]) -> None:
             for result in results:
                 if result.status == "failed" or result.reason:
@@ -154,8 +167,11 @@ def _run_one(worker: Callable[[object, str], list[ClipResult]], job: ClipJob, ou
     try:
         return worker(job.payload, str(output_dir))
     except Exception as error:  # a bug or an unexpected decoder error: report it for the job's clips, keep going
-        return [ClipResult(c, "failed", UNDECODABLE, f"{type(error).__name__}: {error}") for c in job.clip_ids
-                if not clip_path(output_dir, c).exists()]
+        return [
+            ClipResult(c, "failed", UNDECODABLE, f"{type(error).__name__}: {error}")
+            for c in job.clip_ids
+            if not clip_path(output_dir, c).exists()
+        ]
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -171,10 +187,19 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 def add_job_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
     """The options every preparation command shares: `--workers`, `--only-ids`, `--shard`, `--no-progress`."""
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--only-ids", type=Path, nargs="+", default=None,
-                        help=f"{verb} only these clips: text files of ids (one a line), TF-CoVR CSVs or stage-1 tables")
-    parser.add_argument("--shard", default=None, metavar="I/N",
-                        help="only the I-th of N disjoint parts (0 <= I < N), e.g. one per machine")
+    parser.add_argument(
+        "--only-ids",
+        type=Path,
+        nargs="+",
+        default=None,
+        help=f"{verb} only these clips: text files of ids (one a line), TF-CoVR CSVs or stage-1 tables",
+    )
+    parser.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="only the I-th of N disjoint parts (0 <= I < N), e.g. one per machine",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -205,9 +230,13 @@ def read_id_list(path: str | os.PathLike) -> set[str]:
     if path.suffix.lower() == ".csv":
         with open(path, newline="") as handle:
             reader = csv.DictReader(handle)
-            columns = [c for c in ("query_video", "target_video", "video_file", "video") if c in (reader.fieldnames or [])]
+            columns = [
+                c for c in ("query_video", "target_video", "video_file", "video") if c in (reader.fieldnames or [])
+            ]
             if not columns and "target_videos_ids" not in (reader.fieldnames or []):
-                raise DataFormatError(f"{path}: no id column (query_video, target_video, target_videos_ids, video_file)")
+                raise DataFormatError(
+                    f"{path}: no id column (query_video, target_video, target_videos_ids, video_file)"
+                )
             for line, row in enumerate(reader, start=2):
                 ids.update(row[c] for c in columns if row[c])
                 if row.get("target_videos_ids"):
@@ -220,5 +249,14 @@ def read_id_list(path: str | os.PathLike) -> set[str]:
     return {Path(i).name.removesuffix(".mp4") for i in ids}
 
 
-__all__ = ["ClipJob", "ClipResult", "RunSummary", "run_clip_jobs", "read_id_list", "clip_path", "FAILURES_FILE", "in_shard",
-           "parse_shard"]
+__all__ = [
+    "ClipJob",
+    "ClipResult",
+    "RunSummary",
+    "run_clip_jobs",
+    "read_id_list",
+    "clip_path",
+    "FAILURES_FILE",
+    "in_shard",
+    "parse_shard",
+]

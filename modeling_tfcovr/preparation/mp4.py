@@ -21,8 +21,15 @@ class ClipWriter:
     Odd widths or heights lose their last column or row (H.264 with yuv420p needs even sizes).
     """
 
-    def __init__(self, path: str | os.PathLike, rate: Fraction | int, width: int, height: int, crf: int = 18,
-                 preset: str = "veryfast"):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        rate: Fraction | int,
+        width: int,
+        height: int,
+        crf: int = 18,
+        preset: str = "veryfast",
+    ):
         import av
 
         self.path = Path(path)

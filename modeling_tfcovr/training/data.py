@@ -45,8 +45,15 @@ class VideoClipDataset(torch.utils.data.Dataset):
         backend: decoder of video files (`"decord"`, `"torchcodec"` or `"pyav"`).
     """
 
-    def __init__(self, video_paths: Sequence, labels: Sequence[int], num_frames: int,
-                 training: bool, preload: bool = False, backend: str = DEFAULT_VIDEO_BACKEND):
+    def __init__(
+        self,
+        video_paths: Sequence,
+        labels: Sequence[int],
+        num_frames: int,
+        training: bool,
+        preload: bool = False,
+        backend: str = DEFAULT_VIDEO_BACKEND,
+    ):
         if len(video_paths) != len(labels):
             raise ValueError(f"{len(video_paths)} videos but {len(labels)} labels")
         self.video_paths = [os.fspath(p) if isinstance(p, (str, os.PathLike)) else p for p in video_paths]
@@ -88,9 +95,11 @@ class VideoCollator:
     video_processor: TFCoVRVideoProcessor
 
     def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
-        batch = {"pixel_values_videos": self.video_processor(
-            [item["frames"] for item in items], do_sample_frames=False, return_tensors="pt"
-        )["pixel_values_videos"]}
+        batch = {
+            "pixel_values_videos": self.video_processor(
+                [item["frames"] for item in items], do_sample_frames=False, return_tensors="pt"
+            )["pixel_values_videos"]
+        }
         for key in items[0]:
             if key != "frames":
                 batch[key] = torch.as_tensor([item[key] for item in items])
@@ -109,9 +118,15 @@ class EmbeddingTripletDataset(torch.utils.data.Dataset):
         texts: per triplet, the modification text (used when the text encoder trains).
     """
 
-    def __init__(self, video_embeds: torch.Tensor, query_rows: Sequence[int], target_rows: Sequence[int],
-                 text_rows: Sequence[int] | None = None, text_embeds: torch.Tensor | None = None,
-                 texts: Sequence[str] | None = None):
+    def __init__(
+        self,
+        video_embeds: torch.Tensor,
+        query_rows: Sequence[int],
+        target_rows: Sequence[int],
+        text_rows: Sequence[int] | None = None,
+        text_embeds: torch.Tensor | None = None,
+        texts: Sequence[str] | None = None,
+    ):
         if (text_embeds is None) == (texts is None):
             raise ValueError("pass either cached text_embeds (with text_rows) or raw texts")
         self.video_embeds = video_embeds
@@ -140,8 +155,15 @@ class EmbeddingTripletDataset(torch.utils.data.Dataset):
 class VideoTripletDataset(torch.utils.data.Dataset):
     """Stage-2 triplets from raw videos: query frames, target frames, modification text."""
 
-    def __init__(self, query_paths: Sequence[str], target_paths: Sequence[str], texts: Sequence[str], num_frames: int,
-                 training: bool, backend: str = DEFAULT_VIDEO_BACKEND):
+    def __init__(
+        self,
+        query_paths: Sequence[str],
+        target_paths: Sequence[str],
+        texts: Sequence[str],
+        num_frames: int,
+        training: bool,
+        backend: str = DEFAULT_VIDEO_BACKEND,
+    ):
         self.query_paths, self.target_paths, self.texts = list(query_paths), list(target_paths), list(texts)
         self.num_frames, self.training, self.backend = num_frames, training, backend
 
@@ -152,7 +174,8 @@ class VideoTripletDataset(torch.utils.data.Dataset):
         mode = "random" if self.training else "middle"
         rng = np.random.default_rng(_sampling_seed()) if self.training else None
         frames, _ = decode_video(
-            path, lambda metadata: segment_frame_indices(metadata.total_num_frames, self.num_frames, mode, rng),
+            path,
+            lambda metadata: segment_frame_indices(metadata.total_num_frames, self.num_frames, mode, rng),
             self.backend,
         )
         return frames
@@ -180,7 +203,9 @@ class TripletCollator:
             if key == "text":
                 batch.update(self.processor(text=values))
             elif key in ("frames", "target_frames"):
-                pixels = self.processor.video_processor(values, do_sample_frames=False, return_tensors="pt")["pixel_values_videos"]
+                pixels = self.processor.video_processor(values, do_sample_frames=False, return_tensors="pt")[
+                    "pixel_values_videos"
+                ]
                 batch["pixel_values_videos" if key == "frames" else "target_pixel_values_videos"] = pixels
             elif isinstance(values[0], torch.Tensor):
                 batch[key] = torch.stack(values)

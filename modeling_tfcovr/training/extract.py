@@ -122,4 +122,12 @@ def read_failures(output_dir: str | os.PathLike) -> list[dict]:
     return records
 
 
-__all__ = ["embed_videos", "extract_embeddings", "dataset_video_pairs", "read_failures", "ExtractionSummary", "process_share", "SHARD_PATTERN"]
+__all__ = [
+    "embed_videos",
+    "extract_embeddings",
+    "dataset_video_pairs",
+    "read_failures",
+    "ExtractionSummary",
+    "process_share",
+    "SHARD_PATTERN",
+]

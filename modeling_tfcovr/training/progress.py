@@ -6,8 +6,13 @@ from __future__ import annotations
 from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback
 
 # Logged keys shown in the per-epoch line, in this order, with their short names; accuracies are shown in percent.
-_SHOWN = (("loss", "loss"), ("eval_loss", "val loss"), ("eval_accuracy", "val acc"), ("eval_map@10", "val mAP@10"),
-          ("eval_map@50", "val mAP@50"))
+_SHOWN = (
+    ("loss", "loss"),
+    ("eval_loss", "val loss"),
+    ("eval_accuracy", "val acc"),
+    ("eval_map@10", "val mAP@10"),
+    ("eval_map@50", "val mAP@50"),
+)
 
 
 def format_epoch_line(logs: dict, epoch: float | None, num_epochs: float) -> str | None:

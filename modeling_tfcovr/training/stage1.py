@@ -34,17 +34,31 @@ class ClassifierDataArguments:
     CSV/parquet files with `video` and `label` columns plus a `video_root`."""
 
     dataset_dir: str | None = field(
-        default=None, metadata={"help": "Folder (or hub dataset id) with clips/<split>.parquet and videos."})
+        default=None, metadata={"help": "Folder (or hub dataset id) with clips/<split>.parquet and videos."}
+    )
     dataset_revision: str | None = field(default=None, metadata={"help": "Branch, tag or commit of a hub dataset id."})
-    train_file: str | None = field(default=None, metadata={
-        "help": "CSV or parquet with columns video, label; or a datasets folder (save_to_disk) whose video is a Video column."})
+    train_file: str | None = field(
+        default=None,
+        metadata={
+            "help": (
+                "CSV or parquet with columns video, label; or a datasets folder (save_to_disk) whose video is a "
+                "Video column."
+            )
+        },
+    )
     eval_file: str | None = field(default=None, metadata={"help": "Like --train_file."})
     video_root: str | None = field(default=None, metadata={"help": "Folder the `video` paths are relative to."})
     train_split: str = "train"
     eval_split: str = "val"
     preload_videos: bool = field(default=True, metadata={"help": "Decode every clip once into memory."})
-    video_backend: str = field(default=DEFAULT_VIDEO_BACKEND, metadata={
-        "help": "Decoder of video files: decord, torchcodec or pyav (a datasets Video column is read with torchcodec)."})
+    video_backend: str = field(
+        default=DEFAULT_VIDEO_BACKEND,
+        metadata={
+            "help": (
+                "Decoder of video files: decord, torchcodec or pyav (a datasets Video column is read with torchcodec)."
+            )
+        },
+    )
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
 
@@ -56,17 +70,34 @@ class ClassifierModelArguments:
     training policy of its weights (which train, how the adapters start)."""
 
     model_name_or_path: str | None = field(default=None, metadata={"help": "A TF-CoVR checkpoint folder or hub id."})
-    clip_model_path: str | None = field(default=None, metadata={"help": "A transformers CLIP checkpoint (folder or hub id)."})
+    clip_model_path: str | None = field(
+        default=None, metadata={"help": "A transformers CLIP checkpoint (folder or hub id)."}
+    )
     model_revision: str | None = field(default=None, metadata={"help": "Branch, tag or commit of a hub id."})
-    model_preset: str = field(default="aim-vit-b16", metadata={
-        "help": "Architecture preset (modeling_tfcovr/model_configs): aim-vit-b16, aim-vit-l14, synthetic-scratch."})
-    config_overrides: str | None = field(default=None, metadata={
-        "help": "Changes to the preset, 'key=value,...': fields of TFCoVRConfig or its vision_config "
-                "(e.g. 'num_frames=8,hidden_size=256,num_attention_heads=4')."})
-    train_backbone: bool = field(default=False, metadata={"help": "Train all weights (for models trained from scratch)."})
-    adapter_init: str = field(default="zero", metadata={
-        "help": "AIM's adapters and temporal embedding start at zero ('zero', AIM's recipe) or small and random "
-                "('random', for models trained from scratch).", "choices": ["zero", "random"]})
+    model_preset: str = field(
+        default="aim-vit-b16",
+        metadata={
+            "help": "Architecture preset (modeling_tfcovr/model_configs): aim-vit-b16, aim-vit-l14, synthetic-scratch."
+        },
+    )
+    config_overrides: str | None = field(
+        default=None,
+        metadata={
+            "help": "Changes to the preset, 'key=value,...': fields of TFCoVRConfig or its vision_config "
+            "(e.g. 'num_frames=8,hidden_size=256,num_attention_heads=4')."
+        },
+    )
+    train_backbone: bool = field(
+        default=False, metadata={"help": "Train all weights (for models trained from scratch)."}
+    )
+    adapter_init: str = field(
+        default="zero",
+        metadata={
+            "help": "AIM's adapters and temporal embedding start at zero ('zero', AIM's recipe) or small and random "
+            "('random', for models trained from scratch).",
+            "choices": ["zero", "random"],
+        },
+    )
 
 
 @dataclass
@@ -148,16 +179,21 @@ def build_classifier(model_args: ClassifierModelArguments, id2label: dict[int, s
     label2id = {name: index for index, name in id2label.items()}
     if model_args.model_name_or_path:
         model = TFCoVRForVideoClassification.from_pretrained(
-            model_args.model_name_or_path, id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True,
+            model_args.model_name_or_path,
+            id2label=id2label,
+            label2id=label2id,
+            ignore_mismatched_sizes=True,
             revision=model_args.model_revision,
         )
     else:
-        config = preset_config(model_args.model_preset, model_args.config_overrides, id2label=id2label,
-                               label2id=label2id)
+        config = preset_config(
+            model_args.model_preset, model_args.config_overrides, id2label=id2label, label2id=label2id
+        )
         with adapter_initialization(model_args.adapter_init):
             if model_args.clip_model_path:
-                model = TFCoVRForVideoClassification.from_clip_pretrained(model_args.clip_model_path, config,
-                                                                          revision=model_args.model_revision)
+                model = TFCoVRForVideoClassification.from_clip_pretrained(
+                    model_args.clip_model_path, config, revision=model_args.model_revision
+                )
             else:
                 model = TFCoVRForVideoClassification(config)
     set_trainable(model, backbone=model_args.train_backbone)
@@ -170,7 +206,10 @@ def accuracy_metrics(eval_prediction) -> dict[str, float]:
     logits = logits[0] if isinstance(logits, (tuple, list)) else logits
     labels = np.asarray(eval_prediction.label_ids)
     top5 = np.argsort(-logits, axis=1)[:, :5]
-    return {"accuracy": float((top5[:, 0] == labels).mean()), "top5_accuracy": float((top5 == labels[:, None]).any(axis=1).mean())}
+    return {
+        "accuracy": float((top5[:, 0] == labels).mean()),
+        "top5_accuracy": float((top5 == labels[:, None]).any(axis=1).mean()),
+    }
 
 
 def train_classifier(
@@ -192,16 +231,26 @@ def train_classifier(
     num_frames = model.config.vision_config.num_frames
     image_size = model.config.vision_config.image_size
     video_processor = TFCoVRVideoProcessor(
-        num_frames=num_frames, size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
+        num_frames=num_frames,
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
         video_backend=data_args.video_backend,
     )
 
     def dataset(rows: list[dict], training: bool) -> VideoClipDataset:
-        paths = [resolve_relative_video_path(video_root, row["video"]) if isinstance(row["video"], str) else row["video"]
-                 for row in rows]
+        paths = [
+            resolve_relative_video_path(video_root, row["video"]) if isinstance(row["video"], str) else row["video"]
+            for row in rows
+        ]
         labels = [label2id[str(row["label"])] for row in rows]
-        return VideoClipDataset(paths, labels, num_frames, training=training, preload=data_args.preload_videos,
-                                backend=data_args.video_backend)
+        return VideoClipDataset(
+            paths,
+            labels,
+            num_frames,
+            training=training,
+            preload=data_args.preload_videos,
+            backend=data_args.video_backend,
+        )
 
     train_dataset = dataset(train_rows, training=True)
     eval_dataset = dataset(eval_rows, training=False) if eval_rows else None
@@ -209,12 +258,23 @@ def train_classifier(
         training_args.eval_strategy = "no"
         training_args.load_best_model_at_end = False
     if training_args.warmup_epochs and not training_args.warmup_steps:
-        steps_per_epoch = math.ceil(len(train_dataset) / (training_args.train_batch_size * training_args.gradient_accumulation_steps * max(1, training_args.world_size)))
+        steps_per_epoch = math.ceil(
+            len(train_dataset)
+            / (
+                training_args.train_batch_size
+                * training_args.gradient_accumulation_steps
+                * max(1, training_args.world_size)
+            )
+        )
         training_args.warmup_steps = int(training_args.warmup_epochs * steps_per_epoch)
 
     trainer = Trainer(
-        model=model, args=training_args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-        data_collator=VideoCollator(video_processor), compute_metrics=accuracy_metrics,
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=VideoCollator(video_processor),
+        compute_metrics=accuracy_metrics,
     )
     use_compact_progress(trainer)
     trainer.train(resume_from_checkpoint=resolve_resume(training_args))
@@ -224,13 +284,18 @@ def train_classifier(
         write_log_history(trainer, training_args.output_dir)
         video_processor.save_pretrained(training_args.output_dir)
         write_model_card(
-            training_args.output_dir, "classification",
+            training_args.output_dir,
+            "classification",
             training_data=f"{len(train_dataset)} clips, {len(id2label)} fine-grained action labels"
-                          f" ({data_args.dataset_dir or data_args.train_file}).",
-            metrics={k.removeprefix("eval_"): v * (100 if "accuracy" in k else 1) for k, v in metrics.items()
-                     if "accuracy" in k},
+            f" ({data_args.dataset_dir or data_args.train_file}).",
+            metrics={
+                k.removeprefix("eval_"): v * (100 if "accuracy" in k else 1)
+                for k, v in metrics.items()
+                if "accuracy" in k
+            },
             base_model=[p for p in (model_args.model_name_or_path, model_args.clip_model_path) if p],
-            datasets=data_args.dataset_dir, dataset_split=data_args.eval_split,
+            datasets=data_args.dataset_dir,
+            dataset_split=data_args.eval_split,
             dataset_name=Path(data_args.dataset_dir or data_args.train_file or "clips").name,
         )
     return metrics

@@ -50,7 +50,8 @@ class RetrievalDataArguments:
     embeddings: str | None = field(default=None, metadata={"help": "Embeddings parquet file or folder of shards."})
     video_root: str | None = field(default=None, metadata={"help": "Folder of <video_id>.mp4 (raw-video training)."})
     video_backend: str | None = field(
-        default=None, metadata={"help": "Decoder of raw videos: decord, torchcodec or pyav (default: the processor's)."})
+        default=None, metadata={"help": "Decoder of raw videos: decord, torchcodec or pyav (default: the processor's)."}
+    )
     train_split: str = "train"
     eval_split: str = "val"
     max_train_samples: int | None = None
@@ -61,26 +62,41 @@ class RetrievalDataArguments:
 class RetrievalModelArguments:
     """Where the model comes from: an existing TF-CoVR folder, or encoders to assemble it from."""
 
-    model_name_or_path: str | None = field(default=None, metadata={"help": "A TFCoVRModel folder or hub id to continue from."})
-    model_revision: str | None = field(default=None, metadata={"help": "Branch, tag or commit of a hub id (all model paths)."})
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "A TFCoVRModel folder or hub id to continue from."}
+    )
+    model_revision: str | None = field(
+        default=None, metadata={"help": "Branch, tag or commit of a hub id (all model paths)."}
+    )
     vision_model_path: str | None = field(
-        default=None, metadata={"help": "Stage-1 folder or transformers CLIP checkpoint (folder or hub id)."})
+        default=None, metadata={"help": "Stage-1 folder or transformers CLIP checkpoint (folder or hub id)."}
+    )
     vision_model_revision: str | None = field(default=None, metadata={"help": "Revision of --vision_model_path."})
     text_model_path: str | None = field(
-        default=None, metadata={"help": "A transformers text encoder (CLIP, BERT, MiniLM...), folder or hub id."})
+        default=None, metadata={"help": "A transformers text encoder (CLIP, BERT, MiniLM...), folder or hub id."}
+    )
     text_model_revision: str | None = field(default=None, metadata={"help": "Revision of --text_model_path."})
     text_config_json: str | None = field(
         default=None, metadata={"help": "JSON of a text config to train from scratch, with a word-level tokenizer."}
     )
     train_text_encoder: bool = False
-    adapter_init: str = field(default="zero", metadata={
-        "help": "Initialisation of the video encoder's adapters before --vision_model_path's weights replace them "
-                "('zero' or 'random'): it changes only the order of random draws, so pass the stage-1 run's value to "
-                "reproduce a seeded run.", "choices": ["zero", "random"]})
-    config_overrides: str | None = field(default=None, metadata={
-        "help": "Fields of TFCoVRConfig for a model assembled from encoders, 'key=value,...' (defaults: the paper's): "
-                "combiner_projection_dim, combiner_hidden_dim, combiner_dropout, temperature, hn_nce_alpha, "
-                "hn_nce_beta, hn_nce_variant ('paper', or 'official': the official code's loss bit for bit)."})
+    adapter_init: str = field(
+        default="zero",
+        metadata={
+            "help": "Initialisation of the video encoder's adapters before --vision_model_path's weights replace them "
+            "('zero' or 'random'): it changes only the order of random draws, so pass the stage-1 run's value to "
+            "reproduce a seeded run.",
+            "choices": ["zero", "random"],
+        },
+    )
+    config_overrides: str | None = field(
+        default=None,
+        metadata={
+            "help": "Fields of TFCoVRConfig for a model assembled from encoders, 'key=value,...' (defaults: the "
+            "paper's): combiner_projection_dim, combiner_hidden_dim, combiner_dropout, temperature, hn_nce_alpha, "
+            "hn_nce_beta, hn_nce_variant ('paper', or 'official': the official code's loss bit for bit)."
+        },
+    )
 
 
 @dataclass
@@ -103,12 +119,18 @@ class RetrievalTrainingArguments(TrainingArguments):
     label_names: list[str] | None = field(default_factory=lambda: ["query_index"])
     logging_strategy: str = "epoch"
     k_values: str = field(default="5,10,25,50", metadata={"help": "Comma-separated K of mAP@K / Recall@K."})
-    gather_across_processes: bool = field(default=True, metadata={
-        "help": "In distributed training, gather the queries and targets of every process (with gradients) so that "
-                "each sees the negatives of the global batch."})
+    gather_across_processes: bool = field(
+        default=True,
+        metadata={
+            "help": "In distributed training, gather the queries and targets of every process (with gradients) so that "
+            "each sees the negatives of the global batch."
+        },
+    )
 
 
-def build_retrieval_model(model_args: RetrievalModelArguments, train_texts: list[str]) -> tuple[TFCoVRModel, TFCoVRProcessor]:
+def build_retrieval_model(
+    model_args: RetrievalModelArguments, train_texts: list[str]
+) -> tuple[TFCoVRModel, TFCoVRProcessor]:
     """The stage-2 model and its processor, from `model_args` (see [`RetrievalModelArguments`])."""
     if model_args.model_name_or_path:
         model = TFCoVRModel.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
@@ -122,10 +144,17 @@ def build_retrieval_model(model_args: RetrievalModelArguments, train_texts: list
         text_config = None
     elif model_args.text_config_json:
         tokenizer = build_word_level_tokenizer(train_texts)
-        text_config = json.loads(Path(model_args.text_config_json).read_text()) if os.path.isfile(
-            model_args.text_config_json) else json.loads(model_args.text_config_json)
-        text_config.update(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-                           bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+        text_config = (
+            json.loads(Path(model_args.text_config_json).read_text())
+            if os.path.isfile(model_args.text_config_json)
+            else json.loads(model_args.text_config_json)
+        )
+        text_config.update(
+            vocab_size=len(tokenizer),
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
     else:
         raise ValueError("pass --model_name_or_path, --text_model_path or --text_config_json")
 
@@ -134,8 +163,11 @@ def build_retrieval_model(model_args: RetrievalModelArguments, train_texts: list
         raise ValueError("pass --vision_model_path (a stage-1 folder or a CLIP checkpoint)")
     with adapter_initialization(model_args.adapter_init):
         model = TFCoVRModel.from_pretrained_encoders(
-            config, vision_path=model_args.vision_model_path, text_path=model_args.text_model_path,
-            vision_revision=vision_revision, text_revision=text_revision,
+            config,
+            vision_path=model_args.vision_model_path,
+            text_path=model_args.text_model_path,
+            vision_revision=vision_revision,
+            text_revision=text_revision,
         )
     set_trainable(model, vision_encoder=False, text_encoder=model_args.train_text_encoder)
     video_processor = _video_processor_for(model_args.vision_model_path, model.config.vision_config, vision_revision)
@@ -147,12 +179,19 @@ def _video_processor_for(vision_path: str, vision_config, revision: str | None =
         return TFCoVRVideoProcessor.from_pretrained(vision_path, revision=revision)
     except (OSError, ValueError):
         size = vision_config.image_size
-        return TFCoVRVideoProcessor(num_frames=vision_config.num_frames, size={"shortest_edge": size},
-                                    crop_size={"height": size, "width": size})
+        return TFCoVRVideoProcessor(
+            num_frames=vision_config.num_frames, size={"shortest_edge": size}, crop_size={"height": size, "width": size}
+        )
 
 
-def _embedding_datasets(model, processor, train: TripletSplit, evaluation: TripletSplit | None, embeddings_path: str,
-                        train_text_encoder: bool):
+def _embedding_datasets(
+    model,
+    processor,
+    train: TripletSplit,
+    evaluation: TripletSplit | None,
+    embeddings_path: str,
+    train_text_encoder: bool,
+):
     video_ids, video_embeds = read_embeddings(embeddings_path, expected_dim=model.config.embed_dim)
     video_embeds = torch.from_numpy(np.ascontiguousarray(video_embeds, dtype=np.float32).copy())
     texts = train.modifications + (evaluation.modifications if evaluation else [])
@@ -163,15 +202,22 @@ def _embedding_datasets(model, processor, train: TripletSplit, evaluation: Tripl
         target_rows = rows_for_ids(split.target_videos, video_ids, "target videos")
         if text_embeds is None:
             return EmbeddingTripletDataset(video_embeds, query_rows, target_rows, texts=split.modifications)
-        return EmbeddingTripletDataset(video_embeds, query_rows, target_rows,
-                                       text_rows=text_rows[offset : offset + len(split)], text_embeds=text_embeds)
+        return EmbeddingTripletDataset(
+            video_embeds,
+            query_rows,
+            target_rows,
+            text_rows=text_rows[offset : offset + len(split)],
+            text_embeds=text_embeds,
+        )
 
     train_dataset = dataset(train, 0)
     eval_dataset = gallery = None
     if evaluation is not None:
         eval_dataset = dataset(evaluation, len(train))
         gallery_ids = evaluation.gallery_ids()
-        gallery = RetrievalIndex(gallery_ids, video_embeds[rows_for_ids(gallery_ids, video_ids, "gallery videos")].numpy())
+        gallery = RetrievalIndex(
+            gallery_ids, video_embeds[rows_for_ids(gallery_ids, video_ids, "gallery videos")].numpy()
+        )
     return train_dataset, eval_dataset, gallery
 
 
@@ -180,12 +226,24 @@ def _video_datasets(model, processor, train: TripletSplit, evaluation: TripletSp
         return [str(resolve_video_path(video_root, video_id)) for video_id in ids]
 
     num_frames, backend = processor.video_processor.num_frames, processor.video_processor.video_backend
-    train_dataset = VideoTripletDataset(paths(train.query_videos), paths(train.target_videos), train.modifications,
-                                        num_frames, training=True, backend=backend)
+    train_dataset = VideoTripletDataset(
+        paths(train.query_videos),
+        paths(train.target_videos),
+        train.modifications,
+        num_frames,
+        training=True,
+        backend=backend,
+    )
     if evaluation is None:
         return train_dataset, None, None
-    eval_dataset = VideoTripletDataset(paths(evaluation.query_videos), paths(evaluation.target_videos),
-                                       evaluation.modifications, num_frames, training=False, backend=backend)
+    eval_dataset = VideoTripletDataset(
+        paths(evaluation.query_videos),
+        paths(evaluation.target_videos),
+        evaluation.modifications,
+        num_frames,
+        training=False,
+        backend=backend,
+    )
     gallery_ids = evaluation.gallery_ids()
 
     def gallery() -> RetrievalIndex:  # the encoder may train: embed the gallery at every evaluation
@@ -203,13 +261,18 @@ def train_retrieval(
     set_seed(training_args.seed)  # the model is built before Trainer seeds: seed its initialisation too
     prepare_cpu_training(training_args)
     if (data_args.embeddings is None) == (data_args.video_root is None):
-        raise ValueError("pass exactly one of --embeddings (precomputed video embeddings) and --video_root (raw videos)")
+        raise ValueError(
+            "pass exactly one of --embeddings (precomputed video embeddings) and --video_root (raw videos)"
+        )
     train = load_triplet_split(data_args.triplets, data_args.train_split, revision=data_args.triplets_revision)
     if data_args.max_train_samples:
         train = train.subset(data_args.max_train_samples)
     try:
-        evaluation = load_triplet_split(data_args.triplets, data_args.eval_split, revision=data_args.triplets_revision) \
-            if data_args.eval_split else None
+        evaluation = (
+            load_triplet_split(data_args.triplets, data_args.eval_split, revision=data_args.triplets_revision)
+            if data_args.eval_split
+            else None
+        )
     except ValueError:
         evaluation = None
     if evaluation is not None and data_args.max_eval_samples:
@@ -221,18 +284,26 @@ def train_retrieval(
         processor.video_processor.video_backend = check_video_backend(data_args.video_backend)
     if data_args.embeddings:
         train_dataset, eval_dataset, gallery = _embedding_datasets(
-            model, processor, train, evaluation, data_args.embeddings, model_args.train_text_encoder)
+            model, processor, train, evaluation, data_args.embeddings, model_args.train_text_encoder
+        )
     else:
-        train_dataset, eval_dataset, gallery = _video_datasets(model, processor, train, evaluation, data_args.video_root)
+        train_dataset, eval_dataset, gallery = _video_datasets(
+            model, processor, train, evaluation, data_args.video_root
+        )
 
     k_values = tuple(int(k) for k in training_args.k_values.split(",")) if training_args.k_values else DEFAULT_K_VALUES
     if eval_dataset is None:
         training_args.eval_strategy = "no"
         training_args.load_best_model_at_end = False
     trainer = Trainer(
-        model=model, args=training_args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
         data_collator=TripletCollator(processor),
-        compute_metrics=make_retrieval_compute_metrics(evaluation, gallery, k_values) if eval_dataset is not None else None,
+        compute_metrics=make_retrieval_compute_metrics(evaluation, gallery, k_values)
+        if eval_dataset is not None
+        else None,
     )
     use_compact_progress(trainer)
     trainer.train(resume_from_checkpoint=resolve_resume(training_args))
@@ -242,13 +313,18 @@ def train_retrieval(
         save_for_pipeline(trainer.model, processor, training_args.output_dir)
         write_log_history(trainer, training_args.output_dir)
         write_model_card(
-            training_args.output_dir, "retrieval",
+            training_args.output_dir,
+            "retrieval",
             training_data=f"{len(train_dataset)} triplets from {data_args.triplets} ({data_args.train_split} split), "
-                          f"video embeddings from {data_args.embeddings or data_args.video_root}.",
+            f"video embeddings from {data_args.embeddings or data_args.video_root}.",
             metrics={f"{data_args.eval_split} {k.removeprefix('eval_')}": v for k, v in metrics.items() if "@" in k},
-            base_model=[p for p in (model_args.model_name_or_path, model_args.vision_model_path,
-                                    model_args.text_model_path) if p],
-            datasets=data_args.triplets, dataset_name=Path(data_args.triplets).name,
+            base_model=[
+                p
+                for p in (model_args.model_name_or_path, model_args.vision_model_path, model_args.text_model_path)
+                if p
+            ],
+            datasets=data_args.triplets,
+            dataset_name=Path(data_args.triplets).name,
         )
     return metrics
 

@@ -291,7 +291,9 @@ def _cpu_flags() -> list[str]:
             for line in handle:
                 if line.startswith("flags"):
                     flags = set(line.split(":", 1)[1].split())
-                    return sorted(f for f in flags if f in {"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "fma"})
+                    return sorted(
+                        f for f in flags if f in {"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "fma"}
+                    )
     except OSError:
         pass
     return []
@@ -473,8 +475,10 @@ class BenchmarkReport:
         for name, check in self.checks.items():
             lines.append(f"check  {name}: {'PASS' if check['passed'] else 'FAIL'}")
         for name, target in self.targets.items():
-            lines.append(f"target {name}: {_cell(target['value'])} (target {target['target']}) -> "
-                         f"{'met' if target['met'] else 'NOT met'}")
+            lines.append(
+                f"target {name}: {_cell(target['value'])} (target {target['target']}) -> "
+                f"{'met' if target['met'] else 'NOT met'}"
+            )
         return lines
 
     def write(self, path: str | os.PathLike) -> Path:
@@ -510,4 +514,3 @@ def command_line(script: str, argv: Sequence[str] | None) -> str:
     """The command that ran `script` with `argv` (or `sys.argv[1:]`), for the reports."""
     args = list(sys.argv[1:] if argv is None else argv)
     return " ".join(["python", script, *args])
-

@@ -2,8 +2,8 @@
 default video processing (middle of each segment, resize + centre crop) serves a classifier trained with this
 library better: the stage-1 accuracy of one trained model on a clips table under each, same clips, same weights.
 
-    python scripts/bench/compare_sampling_presets.py --model runs/demo/stage1_temporal --clips runs/demo/data/clips/val.parquet \
-        --video-root runs/demo/data
+    python scripts/bench/compare_sampling_presets.py --model runs/demo/stage1_temporal \
+        --clips runs/demo/data/clips/val.parquet --video-root runs/demo/data
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ For each set and each number of DataLoader workers (default 1 and 2), the same c
 Reported: clips/s and sampled frames/s of both, and their ratio at the same number of workers (target: ours >= 0.8x
 raw). Per video backend (decord, torchcodec, PyAV, and torchcodec through a `datasets` `Video` column), in the main
 process: sampled frames/s of `read_frames` on the same clips, and the largest pixel difference to decord's frames
-(must be at most `--backend-tolerance`, default 0). A main-process breakdown (decode, wrapper, processor) and a profile of the processor show where the time goes.
+(must be at most `--backend-tolerance`, default 0). A main-process breakdown (decode, wrapper, processor) and a
+profile of the processor show where the time goes.
 The decoded frames must equal decord's, and the normalised pixels must map back to them; the script exits with status
 1 otherwise.
 
@@ -74,15 +75,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", default="1,2", help="comma-separated DataLoader worker counts")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes over each set (after a warm-up)")
     parser.add_argument("--profile-clips", type=int, default=16, help="clips of the main-process breakdown")
-    parser.add_argument("--backends", default=",".join(VIDEO_BACKENDS) + ",datasets",
-                        help="video backends to compare (datasets: torchcodec through a datasets Video column)")
-    parser.add_argument("--backend-tolerance", type=int, default=0,
-                        help="largest pixel difference to decord a backend may have (0-255)")
-    parser.add_argument("--clip-dir", type=Path, default=None,
-                        help="folder to render the clips into and keep (default: a temporary folder, removed)")
+    parser.add_argument(
+        "--backends",
+        default=",".join(VIDEO_BACKENDS) + ",datasets",
+        help="video backends to compare (datasets: torchcodec through a datasets Video column)",
+    )
+    parser.add_argument(
+        "--backend-tolerance", type=int, default=0, help="largest pixel difference to decord a backend may have (0-255)"
+    )
+    parser.add_argument(
+        "--clip-dir",
+        type=Path,
+        default=None,
+        help="folder to render the clips into and keep (default: a temporary folder, removed)",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run: " + ", ".join(
-        f"{k.replace('_', '-')}={v}" for k, v in QUICK.items()))
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes for a smoke run: " + ", ".join(f"{k.replace('_', '-')}={v}" for k, v in QUICK.items()),
+    )
     parser.add_argument("--output", type=Path, default=Path("runs/bench/ingest.json"), help="JSON report")
     return parser
 
@@ -107,7 +119,9 @@ def render_clip_set(folder: Path, count: int, size: int, num_frames: int, seed: 
     while len(clips) < count:  # more clips than the split has: draw them from further seeds
         clips += split_clips(config, seed + len(clips), "train")
     paths = [str(folder / f"clip_{number:05d}.mp4") for number in range(count)]
-    jobs = [(path, params, config.fps, config.crf) for path, (_, params) in zip(paths, clips) if not Path(path).exists()]
+    jobs = [
+        (path, params, config.fps, config.crf) for path, (_, params) in zip(paths, clips) if not Path(path).exists()
+    ]
     processes = min(os.cpu_count() or 1, 4)
     if processes > 1 and len(jobs) * size * size * num_frames > 2**24:  # worth starting processes
         with concurrent.futures.ProcessPoolExecutor(processes) as pool:
@@ -153,12 +167,20 @@ def stack_dataset_frames(items: list[dict]) -> torch.Tensor:
 
 def make_processor(size: int, num_frames: int) -> TFCoVRVideoProcessor:
     """The video processor a model of input size `size` uses (as stage-1 training builds it)."""
-    return TFCoVRVideoProcessor(num_frames=num_frames, size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+    return TFCoVRVideoProcessor(
+        num_frames=num_frames, size={"shortest_edge": size}, crop_size={"height": size, "width": size}
+    )
 
 
-def make_loader(dataset: torch.utils.data.Dataset, collate: Callable, workers: int, batch_size: int) -> torch.utils.data.DataLoader:
+def make_loader(
+    dataset: torch.utils.data.Dataset, collate: Callable, workers: int, batch_size: int
+) -> torch.utils.data.DataLoader:
     return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate,
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=collate,
         persistent_workers=workers > 0,
     )
 
@@ -209,8 +231,13 @@ def check_equal_to_raw(
         pixel_error = float((pixels - expected).abs().max())
         pixels_ok = pixel_error == 0.0
         reference = "the processor applied to decord's raw frames"
-    return {"clips": len(items), "frames_equal": frames_equal, "max_pixel_error": pixel_error, "reference": reference,
-            "passed": bool(frames_equal and pixels_ok)}
+    return {
+        "clips": len(items),
+        "frames_equal": frames_equal,
+        "max_pixel_error": pixel_error,
+        "reference": reference,
+        "passed": bool(frames_equal and pixels_ok),
+    }
 
 
 def _per_clip(function: Callable[[], Any], clips: int, repeats: int = 3) -> float:
@@ -223,7 +250,9 @@ def _per_clip(function: Callable[[], Any], clips: int, repeats: int = 3) -> floa
     return best / clips
 
 
-def breakdown(paths: Sequence[str], num_frames: int, processor: TFCoVRVideoProcessor, batch_size: int) -> dict[str, Any]:
+def breakdown(
+    paths: Sequence[str], num_frames: int, processor: TFCoVRVideoProcessor, batch_size: int
+) -> dict[str, Any]:
     """Per-clip milliseconds of each stage of our path, in the main process, and the processor's top functions."""
     raw = RawDecodeDataset(paths, num_frames)
     ours = VideoClipDataset(paths, [0] * len(paths), num_frames, training=False)
@@ -238,12 +267,16 @@ def breakdown(paths: Sequence[str], num_frames: int, processor: TFCoVRVideoProce
     stages = {
         "decord open + get_batch (raw)": _per_clip(lambda: [raw[i] for i in range(count)], count),
         "read_frames (project wrapper)": _per_clip(lambda: [read_frames(p, indices) for p in paths], count),
-        "VideoClipDataset item (read_frames + to_rgb_frames)": _per_clip(lambda: [ours[i] for i in range(count)], count),
+        "VideoClipDataset item (read_frames + to_rgb_frames)": _per_clip(
+            lambda: [ours[i] for i in range(count)], count
+        ),
         "to_rgb_frames alone": _per_clip(lambda: [to_rgb_frames(item["frames"]) for item in decoded], count),
         "VideoCollator (processor: resize, crop, normalise, stack)": _per_clip(
-            lambda: [collator(batch) for batch in batches], count),
+            lambda: [collator(batch) for batch in batches], count
+        ),
         "raw collate (stack uint8)": _per_clip(
-            lambda: [stack_frames([torch.from_numpy(item["frames"]) for item in batch]) for batch in batches], count),
+            lambda: [stack_frames([torch.from_numpy(item["frames"]) for item in batch]) for batch in batches], count
+        ),
     }
     profiler = cProfile.Profile()
     profiler.enable()
@@ -256,13 +289,25 @@ def breakdown(paths: Sequence[str], num_frames: int, processor: TFCoVRVideoProce
     for (filename, line, function), (_, calls, tottime, _cumulative, _) in sorted(
         stats.stats.items(), key=lambda item: -item[1][2]
     )[:8]:
-        top.append({"function": f"{Path(filename).name}:{line}({function})", "calls": calls,
-                    "ms_per_clip": 1000 * tottime / count})
+        top.append(
+            {
+                "function": f"{Path(filename).name}:{line}({function})",
+                "calls": calls,
+                "ms_per_clip": 1000 * tottime / count,
+            }
+        )
     return {"ms_per_clip": {name: 1000 * seconds for name, seconds in stages.items()}, "processor_profile": top}
 
 
-def compare_backends(name: str, paths: Sequence[str], num_frames: int, backends: Sequence[str], repeats: int,
-                     tolerance: int, report: BenchmarkReport) -> list[dict[str, Any]]:
+def compare_backends(
+    name: str,
+    paths: Sequence[str],
+    num_frames: int,
+    backends: Sequence[str],
+    repeats: int,
+    tolerance: int,
+    report: BenchmarkReport,
+) -> list[dict[str, Any]]:
     """Per backend: best-of-`repeats` sampled frames/s of `read_frames` over `paths` in the main process, and the
     largest absolute pixel difference to decord's frames of the same clips; records one check per backend."""
     import datasets
@@ -287,16 +332,35 @@ def compare_backends(name: str, paths: Sequence[str], num_frames: int, backends:
             seconds.append(time.perf_counter() - start)
         timing = Timing(seconds)
         rate = len(paths) / timing.best
-        rows.append({"set": name, "backend": backend, "clips_per_s": rate, "frames_per_s": rate * num_frames,
-                     "max_pixel_difference_to_decord": difference, **timing.to_dict()})
+        rows.append(
+            {
+                "set": name,
+                "backend": backend,
+                "clips_per_s": rate,
+                "frames_per_s": rate * num_frames,
+                "max_pixel_difference_to_decord": difference,
+                **timing.to_dict(),
+            }
+        )
         if backend != "decord":
-            report.add_check(f"{name}_{backend.split(' ')[0]}_pixels_match_decord", difference <= tolerance,
-                             max_pixel_difference=difference, tolerance=tolerance, clips=len(paths))
+            report.add_check(
+                f"{name}_{backend.split(' ')[0]}_pixels_match_decord",
+                difference <= tolerance,
+                max_pixel_difference=difference,
+                tolerance=tolerance,
+                clips=len(paths),
+            )
     decord_rate = next((r["clips_per_s"] for r in rows if r["backend"] == "decord"), float("nan"))
     for row in rows:
         row["vs_decord"] = ratio(row["clips_per_s"], decord_rate)
-    print(f"  {name}, backends: " + ", ".join(f"{r['backend']} {r['frames_per_s']:.0f} frames/s (max diff "
-                                             f"{r['max_pixel_difference_to_decord']})" for r in rows), flush=True)
+    print(
+        f"  {name}, backends: "
+        + ", ".join(
+            f"{r['backend']} {r['frames_per_s']:.0f} frames/s (max diff {r['max_pixel_difference_to_decord']})"
+            for r in rows
+        ),
+        flush=True,
+    )
     return rows
 
 
@@ -305,8 +369,9 @@ def compare_backends(name: str, paths: Sequence[str], num_frames: int, backends:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def bench_set(name: str, paths: list[str], size: int, args: argparse.Namespace, workers: list[int],
-              report: BenchmarkReport) -> list[dict[str, Any]]:
+def bench_set(
+    name: str, paths: list[str], size: int, args: argparse.Namespace, workers: list[int], report: BenchmarkReport
+) -> list[dict[str, Any]]:
     processor = make_processor(size, args.num_frames)
     check = check_equal_to_raw(paths, args.num_frames, processor, size, sample=min(len(paths), 8))
     passed = check.pop("passed")
@@ -319,11 +384,13 @@ def bench_set(name: str, paths: list[str], size: int, args: argparse.Namespace, 
         loaders = {
             "raw decord get_batch": make_loader(raw_dataset, stack_frames, count, args.batch_size),
             "ours (VideoClipDataset + VideoCollator)": make_loader(
-                ours_dataset, VideoCollator(processor), count, args.batch_size),
+                ours_dataset, VideoCollator(processor), count, args.batch_size
+            ),
             # Not a shipped path: our decoding with the normalisation left out (uint8 frames leave the workers), to
             # separate the cost of decoding from that of normalising and moving float32 pixels between processes.
             "ours, decode only (VideoClipDataset, uint8 batch)": make_loader(
-                ours_dataset, stack_dataset_frames, count, args.batch_size),
+                ours_dataset, stack_dataset_frames, count, args.batch_size
+            ),
         }
         times: dict[str, list[float]] = {key: [] for key in loaders}
         for loader in loaders.values():
@@ -338,12 +405,24 @@ def bench_set(name: str, paths: list[str], size: int, args: argparse.Namespace, 
         for key, seconds in times.items():
             timing = Timing(seconds)
             rate = len(paths) / timing.best
-            rows.append({"set": name, "workers": count, "path": key, "clips_per_s": rate,
-                         "frames_per_s": rate * args.num_frames, "vs_raw": ratio(rate, raw_rate), **timing.to_dict()})
-        ours_ratio = next(r["vs_raw"] for r in rows[-len(times):] if r["path"].startswith("ours (VideoClipDataset"))
+            rows.append(
+                {
+                    "set": name,
+                    "workers": count,
+                    "path": key,
+                    "clips_per_s": rate,
+                    "frames_per_s": rate * args.num_frames,
+                    "vs_raw": ratio(rate, raw_rate),
+                    **timing.to_dict(),
+                }
+            )
+        ours_ratio = next(r["vs_raw"] for r in rows[-len(times) :] if r["path"].startswith("ours (VideoClipDataset"))
         report.add_target(f"{name}_workers{count}_ours_vs_raw", ours_ratio, ">= 0.8x", ours_ratio >= 0.8)
-        print(f"  {name}, {count} worker(s): raw {raw_rate:.1f} clips/s, "
-              + ", ".join(f"{r['path'].split(' (')[0]}: {r['vs_raw']:.2f}x" for r in rows[-len(times):][1:]), flush=True)
+        print(
+            f"  {name}, {count} worker(s): raw {raw_rate:.1f} clips/s, "
+            + ", ".join(f"{r['path'].split(' (')[0]}: {r['vs_raw']:.2f}x" for r in rows[-len(times) :][1:]),
+            flush=True,
+        )
     profile = breakdown(paths[: args.profile_clips], args.num_frames, processor, args.batch_size)
     # With one worker, clips flow one at a time: the extra milliseconds per clip of our path over our own decoding are
     # the processor's work plus moving float32 pixels (4x the bytes of uint8 frames) from the worker to the main
@@ -354,8 +433,11 @@ def bench_set(name: str, paths: list[str], size: int, args: argparse.Namespace, 
         decode_ms = single["ours, decode only (VideoClipDataset, uint8 batch)"]
         collate_ms = profile["ms_per_clip"]["VideoCollator (processor: resize, crop, normalise, stack)"]
         profile["one_worker_ms_per_clip"] = {
-            "raw": single["raw decord get_batch"], "ours": ours_ms, "ours_decode_only": decode_ms,
-            "processor_in_process": collate_ms, "transfer_of_float32_pixels": ours_ms - decode_ms - collate_ms,
+            "raw": single["raw decord get_batch"],
+            "ours": ours_ms,
+            "ours_decode_only": decode_ms,
+            "processor_in_process": collate_ms,
+            "transfer_of_float32_pixels": ours_ms - decode_ms - collate_ms,
         }
     report.results.setdefault("breakdown", {})[name] = profile
     return rows
@@ -366,8 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_benchmark_args(build_parser(), argv, QUICK)
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
     started = time.perf_counter()
-    report = BenchmarkReport("ingest", command_line("scripts/bench/ingest.py", argv),
-                             settings_of(args))
+    report = BenchmarkReport("ingest", command_line("scripts/bench/ingest.py", argv), settings_of(args))
 
     folder = args.clip_dir or Path(tempfile.mkdtemp(prefix="bench_ingest_"))
     try:
@@ -381,34 +462,62 @@ def main(argv: list[str] | None = None) -> int:
             paths = render_clip_set(folder / f"{name}_{size}px_{frames}f", count, size, frames, args.seed)
             render_s = time.perf_counter() - start
             report.results.setdefault("clip_sets", {})[name] = {
-                "clips": count, "size": size, "frames_per_clip": frames, "render_s": render_s,
+                "clips": count,
+                "size": size,
+                "frames_per_clip": frames,
+                "render_s": render_s,
                 "mean_file_bytes": float(np.mean([Path(p).stat().st_size for p in paths])),
             }
             print(f"{name}: {count} clips of {frames} frames at {size} px rendered in {render_s:.1f} s", flush=True)
             rows += bench_set(name, paths, size, args, workers, report)
             if backends:
-                backend_rows += compare_backends(name, paths, args.num_frames, backends, args.repeats,
-                                                 args.backend_tolerance, report)
+                backend_rows += compare_backends(
+                    name, paths, args.num_frames, backends, args.repeats, args.backend_tolerance, report
+                )
     finally:
         if args.clip_dir is None:
             shutil.rmtree(folder, ignore_errors=True)
 
     report.results["rows"] = rows
     report.results["backends"] = backend_rows
-    print("\n" + format_table(rows, {
-        "set": "set", "workers": "workers", "path": "path", "clips_per_s": "clips/s", "frames_per_s": "frames/s",
-        "vs_raw": "x raw", "best_s": "best s / pass"}))
+    print(
+        "\n"
+        + format_table(
+            rows,
+            {
+                "set": "set",
+                "workers": "workers",
+                "path": "path",
+                "clips_per_s": "clips/s",
+                "frames_per_s": "frames/s",
+                "vs_raw": "x raw",
+                "best_s": "best s / pass",
+            },
+        )
+    )
     if backend_rows:
         print("\nvideo backends, main process (read_frames of the segment-middle frames)")
-        print(format_table(backend_rows, {
-            "set": "set", "backend": "backend", "clips_per_s": "clips/s", "frames_per_s": "frames/s",
-            "vs_decord": "x decord", "max_pixel_difference_to_decord": "max pixel diff to decord"}))
+        print(
+            format_table(
+                backend_rows,
+                {
+                    "set": "set",
+                    "backend": "backend",
+                    "clips_per_s": "clips/s",
+                    "frames_per_s": "frames/s",
+                    "vs_decord": "x decord",
+                    "max_pixel_difference_to_decord": "max pixel diff to decord",
+                },
+            )
+        )
     for name, profile in report.results["breakdown"].items():
         print(f"\n{name}: main-process breakdown (ms per clip)")
         print(format_table([{"stage": k, "ms": v} for k, v in profile["ms_per_clip"].items()]))
         if "one_worker_ms_per_clip" in profile:
-            print(f"{name}, 1 worker, ms per clip: " + ", ".join(
-                f"{k} {v:.2f}" for k, v in profile["one_worker_ms_per_clip"].items()))
+            print(
+                f"{name}, 1 worker, ms per clip: "
+                + ", ".join(f"{k} {v:.2f}" for k, v in profile["one_worker_ms_per_clip"].items())
+            )
     return report.finish(args.output, started)
 
 

@@ -41,8 +41,14 @@ IMPLEMENTATIONS = ("sdpa", "eager")
 # Half precision: both implementations round differently through 12 layers; these bound the expected drift.
 TOLERANCES = {torch.float32: 1e-4, torch.float16: 5e-2, torch.bfloat16: 1e-1}
 QUICK = {"tiny": True, "repeats": 2}
-TINY = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-        "image_size": 32, "patch_size": 8}
+TINY = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "image_size": 32,
+    "patch_size": 8,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,8 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tiny", action="store_true", help="a tiny ViT (smoke runs)")
     parser.add_argument("--no-gpu", action="store_true", help="skip the GPU measurements even if a GPU is present")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run: " + ", ".join(
-        f"{k.replace('_', '-')}={v}" for k, v in QUICK.items()))
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes for a smoke run: " + ", ".join(f"{k.replace('_', '-')}={v}" for k, v in QUICK.items()),
+    )
     parser.add_argument("--output", type=Path, default=Path("runs/bench/model.json"), help="JSON report")
     return parser
 
@@ -100,30 +109,56 @@ def measure(model: TFCoVRVisionModel, pixels: torch.Tensor, repeats: int, device
         peak = memory.delta_bytes
     timing.warmup = 1
     clips = pixels.shape[0]
-    return {"timing": timing, "output": output.float().cpu(), "row": {
-        "s_per_clip": timing.best / clips, "clips_per_s": clips / timing.best, **timing.to_dict(),
-        "peak_memory_bytes": peak, "peak_memory_per_clip_bytes": peak / clips,
-        "memory_kind": "GPU allocated (torch.cuda.max_memory_allocated)" if cuda else "process RSS increase",
-    }}
+    return {
+        "timing": timing,
+        "output": output.float().cpu(),
+        "row": {
+            "s_per_clip": timing.best / clips,
+            "clips_per_s": clips / timing.best,
+            **timing.to_dict(),
+            "peak_memory_bytes": peak,
+            "peak_memory_per_clip_bytes": peak / clips,
+            "memory_kind": "GPU allocated (torch.cuda.max_memory_allocated)" if cuda else "process RSS increase",
+        },
+    }
 
 
-def compare(model: TFCoVRVisionModel, pixels: torch.Tensor, device: torch.device, dtype: torch.dtype, batch: int,
-            repeats: int, report: BenchmarkReport, label: str) -> list[dict[str, Any]]:
+def compare(
+    model: TFCoVRVisionModel,
+    pixels: torch.Tensor,
+    device: torch.device,
+    dtype: torch.dtype,
+    batch: int,
+    repeats: int,
+    report: BenchmarkReport,
+    label: str,
+) -> list[dict[str, Any]]:
     """Runs both implementations on `pixels` (a batch of `batch` clips) and records rows, the check and a ratio."""
     rows, outputs = [], {}
     for implementation in IMPLEMENTATIONS:
         model.set_attn_implementation(implementation)
         result = measure(model, pixels, repeats, device)
         outputs[implementation] = result["output"]
-        rows.append({"device": label, "dtype": str(dtype).removeprefix("torch."), "attention": implementation,
-                     "batch": batch, **result["row"]})
-        print(f"  {label} {rows[-1]['dtype']} {implementation}: {rows[-1]['s_per_clip']:.3f} s/clip, "
-              f"peak +{rows[-1]['peak_memory_per_clip_bytes'] / 2**20:.0f} MiB/clip", flush=True)
+        rows.append(
+            {
+                "device": label,
+                "dtype": str(dtype).removeprefix("torch."),
+                "attention": implementation,
+                "batch": batch,
+                **result["row"],
+            }
+        )
+        print(
+            f"  {label} {rows[-1]['dtype']} {implementation}: {rows[-1]['s_per_clip']:.3f} s/clip, "
+            f"peak +{rows[-1]['peak_memory_per_clip_bytes'] / 2**20:.0f} MiB/clip",
+            flush=True,
+        )
     tolerance = TOLERANCES[dtype]
     difference = float((outputs["sdpa"] - outputs["eager"]).abs().max())
     equal = torch.allclose(outputs["sdpa"], outputs["eager"], atol=tolerance, rtol=tolerance)
-    report.add_check(f"{label}_{rows[0]['dtype']}_sdpa_equals_eager", equal, max_abs_difference=difference,
-                     tolerance=tolerance)
+    report.add_check(
+        f"{label}_{rows[0]['dtype']}_sdpa_equals_eager", equal, max_abs_difference=difference, tolerance=tolerance
+    )
     speedup = ratio(rows[1]["s_per_clip"], rows[0]["s_per_clip"])
     for row in rows:
         row["speedup_sdpa_vs_eager"] = speedup
@@ -135,14 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the benchmark; returns 0 when SDPA and eager outputs agree, 1 otherwise."""
     args = parse_benchmark_args(build_parser(), argv, QUICK)
     started = time.perf_counter()
-    report = BenchmarkReport("model", command_line("scripts/bench/model.py", argv),
-                             settings_of(args))
+    report = BenchmarkReport("model", command_line("scripts/bench/model.py", argv), settings_of(args))
     model = build_model(args)
     config = model.config
     size = config.image_size
-    print(f"TFCoVRVisionModel: {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, "
-          f"{config.num_hidden_layers} layers, {args.num_frames} frames at {size} px; torch threads "
-          f"{torch.get_num_threads()}", flush=True)
+    print(
+        f"TFCoVRVisionModel: {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, "
+        f"{config.num_hidden_layers} layers, {args.num_frames} frames at {size} px; torch threads "
+        f"{torch.get_num_threads()}",
+        flush=True,
+    )
     generator = torch.Generator().manual_seed(args.seed)
     pixels = torch.randn(args.batch_size, args.num_frames, 3, size, size, generator=generator)
     rows = compare(model, pixels, torch.device("cpu"), torch.float32, args.batch_size, args.repeats, report, "cpu")
@@ -155,18 +192,38 @@ def main(argv: list[str] | None = None) -> int:
             if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
                 continue
             model.to(device=device, dtype=dtype)
-            rows += compare(model, gpu_pixels.to(device=device, dtype=dtype), device, dtype, args.gpu_batch_size,
-                            max(args.repeats, 5), report, "cuda")
+            rows += compare(
+                model,
+                gpu_pixels.to(device=device, dtype=dtype),
+                device,
+                dtype,
+                args.gpu_batch_size,
+                max(args.repeats, 5),
+                report,
+                "cuda",
+            )
         model.to(device="cpu", dtype=torch.float32)
     else:
         report.results["gpu"] = None
 
     report.results["rows"] = rows
     report.results["attn_implementation_switch"] = "model.set_attn_implementation(name)"
-    print("\n" + format_table(rows, {
-        "device": "device", "dtype": "dtype", "attention": "attention", "batch": "clips/batch", "s_per_clip": "s/clip",
-        "clips_per_s": "clips/s", "peak_memory_per_clip_bytes": "peak memory per clip",
-        "speedup_sdpa_vs_eager": "SDPA speed-up"}))
+    print(
+        "\n"
+        + format_table(
+            rows,
+            {
+                "device": "device",
+                "dtype": "dtype",
+                "attention": "attention",
+                "batch": "clips/batch",
+                "s_per_clip": "s/clip",
+                "clips_per_s": "clips/s",
+                "peak_memory_per_clip_bytes": "peak memory per clip",
+                "speedup_sdpa_vs_eager": "SDPA speed-up",
+            },
+        )
+    )
     return report.finish(args.output, started)
 
 

@@ -37,7 +37,7 @@ def render(index: int, height: int, width: int, rng: np.random.Generator) -> np.
     y, x = np.mgrid[0:height, 0:width]
     frame = np.stack([(x + 3 * index) % 256, (y + 2 * index) % 256, ((x + y) // 2 + index) % 256], -1).astype(np.int16)
     top, left = (37 * index) % (height - 60), (53 * index) % (width - 80)
-    frame[top:top + 60, left:left + 80] = (255, 200, 40)
+    frame[top : top + 60, left : left + 80] = (255, 200, 40)
     frame += rng.integers(-4, 5, frame.shape, dtype=np.int16)
     return np.clip(frame, 0, 255).astype(np.uint8)
 
@@ -48,10 +48,18 @@ def measure(step, output: Path) -> dict:
     wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
     clips = summary.done
     size = sum(p.stat().st_size for p in output.glob("*.mp4"))
-    return {"clips": clips, "failed": summary.failed, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-            "clip_bytes": size, "per_1000_clips": {"wall_min": round(wall / clips * 1000 / 60, 1),
-                                                  "cpu_min": round(cpu / clips * 1000 / 60, 1),
-                                                  "disk_mb": round(size / clips * 1000 / 2**20, 1)}}
+    return {
+        "clips": clips,
+        "failed": summary.failed,
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "clip_bytes": size,
+        "per_1000_clips": {
+            "wall_min": round(wall / clips * 1000 / 60, 1),
+            "cpu_min": round(cpu / clips * 1000 / 60, 1),
+            "disk_mb": round(size / clips * 1000 / 2**20, 1),
+        },
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -74,12 +82,19 @@ def main(argv: list[str] | None = None) -> dict:
         writer.close()
         events = {}
         for start in range(2, args.seconds - 8, 10):  # an event every 10 s, 4 sub-actions of ~2 s each
-            segments = {f"A_{s:04d}_{s + 2:04d}": {"stages": 1, "timestamps": [[s + 0.1, s + 2.0]]} for s in (0, 2, 4, 6)}
-            events[f"E_{start:06d}_{start + 8:06d}"] = {"event": 1, "timestamps": [[float(start), start + 8.0]],
-                                                       "segments": segments}
+            segments = {
+                f"A_{s:04d}_{s + 2:04d}": {"stages": 1, "timestamps": [[s + 0.1, s + 2.0]]} for s in (0, 2, 4, 6)
+            }
+            events[f"E_{start:06d}_{start + 8:06d}"] = {
+                "event": 1,
+                "timestamps": [[float(start), start + 8.0]],
+                "segments": segments,
+            }
         (tmp / "ann.json").write_text(json.dumps({"abcdefgh-_1": events}))
-        results["finegym"] = measure(lambda: prepare_finegym(tmp / "ann.json", tmp / "raw", tmp / "gym",
-                                                             workers=args.workers, progress=False), tmp / "gym")
+        results["finegym"] = measure(
+            lambda: prepare_finegym(tmp / "ann.json", tmp / "raw", tmp / "gym", workers=args.workers, progress=False),
+            tmp / "gym",
+        )
         frame = render(0, 256, 455, rng)
         for folder in range(args.folders):
             path = tmp / "frames" / "FINADivingWorldCup2021_Men3m_final_r1" / str(folder)
@@ -87,8 +102,10 @@ def main(argv: list[str] | None = None) -> dict:
             for number in range(120):
                 Image.fromarray(np.roll(frame, 7 * number, axis=1)).save(path / f"{1000 + number:05d}.jpg", quality=90)
         jpg_bytes = sum(p.stat().st_size for p in (tmp / "frames").rglob("*.jpg"))
-        results["finediving"] = measure(lambda: prepare_finediving(tmp / "frames", tmp / "diving", workers=args.workers,
-                                                                   progress=False), tmp / "diving")
+        results["finediving"] = measure(
+            lambda: prepare_finediving(tmp / "frames", tmp / "diving", workers=args.workers, progress=False),
+            tmp / "diving",
+        )
         results["finediving"]["jpg_bytes_per_1000_clips_mb"] = round(jpg_bytes / args.folders * 1000 / 2**20, 1)
     print(json.dumps(results, indent=2))
     if args.output:

@@ -14,10 +14,10 @@ L2-normalised float32 embeddings in one process:
 Rankings must be identical to the official full sort (up to the order of scores that are equal within float32
 rounding, checked against float64 scores); the script exits with status 1 otherwise.
 
-Part 2, FAISS (defaults: 1,000,000 x 768 gallery, `IVF512,Flat` with `nprobe=8`): build time, resident memory per step (how many copies of the
-gallery exist), search time against exact search on the same queries, and recall@50 against exact search. The
-gallery is clustered (`--faiss-clusters`), as real video embeddings are: on structureless random vectors no
-approximate index reaches a high recall without scanning most of the gallery.
+Part 2, FAISS (defaults: 1,000,000 x 768 gallery, `IVF512,Flat` with `nprobe=8`): build time, resident memory per step
+(how many copies of the gallery exist), search time against exact search on the same queries, and recall@50 against
+exact search. The gallery is clustered (`--faiss-clusters`), as real video embeddings are: on structureless random
+vectors no approximate index reaches a high recall without scanning most of the gallery.
 
 Example:
     python scripts/bench/retrieval.py                 # full size (a few minutes on 2 cores)
@@ -78,31 +78,57 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--top-k", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each method (after one warm-up run)")
     parser.add_argument("--batch-size", type=int, default=1024, help="RetrievalIndex.search batch_size")
-    parser.add_argument("--gallery-chunk-size", type=int, default=16384, help="RetrievalIndex.search gallery_chunk_size")
-    parser.add_argument("--tolerance", type=float, default=1e-6,
-                        help="scores closer than this (float64) count as ties when rankings are compared")
+    parser.add_argument(
+        "--gallery-chunk-size", type=int, default=16384, help="RetrievalIndex.search gallery_chunk_size"
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-6,
+        help="scores closer than this (float64) count as ties when rankings are compared",
+    )
     parser.add_argument("--skip-exact", action="store_true", help="skip part 1 (exact search)")
     parser.add_argument("--skip-faiss", action="store_true", help="skip part 2 (FAISS)")
     parser.add_argument("--faiss-gallery", type=int, default=1_000_000, help="gallery size of the FAISS benchmark")
     parser.add_argument("--faiss-queries", type=int, default=1000, help="queries searched with FAISS")
-    parser.add_argument("--exact-queries", type=int, default=500,
-                        help="of those, how many are also searched exactly (the recall reference and the time ratio)")
-    parser.add_argument("--faiss-index", default="ivf",
-                        help="a faiss.index_factory string (e.g. 'HNSW32', 'IVF1024,PQ32'), or 'ivf': "
-                             "'IVF{--nlist},Flat' with 'nprobe={--nprobe}'")
-    parser.add_argument("--faiss-parameters", default="",
-                        help="FAISS ParameterSpace parameters of --faiss-index, e.g. 'efSearch=128'")
+    parser.add_argument(
+        "--exact-queries",
+        type=int,
+        default=500,
+        help="of those, how many are also searched exactly (the recall reference and the time ratio)",
+    )
+    parser.add_argument(
+        "--faiss-index",
+        default="ivf",
+        help="a faiss.index_factory string (e.g. 'HNSW32', 'IVF1024,PQ32'), or 'ivf': "
+        "'IVF{--nlist},Flat' with 'nprobe={--nprobe}'",
+    )
+    parser.add_argument(
+        "--faiss-parameters", default="", help="FAISS ParameterSpace parameters of --faiss-index, e.g. 'efSearch=128'"
+    )
     parser.add_argument("--nlist", type=int, default=512, help="IVF clusters (--faiss-index ivf)")
     parser.add_argument("--nprobe", type=int, default=8, help="IVF clusters visited per query (--faiss-index ivf)")
-    parser.add_argument("--train-points-per-list", type=int, default=40,
-                        help="IVF k-means training sample = this x nlist gallery rows")
-    parser.add_argument("--faiss-clusters", type=int, default=2000,
-                        help="clusters of the synthetic 1M gallery (0: structureless random vectors)")
-    parser.add_argument("--faiss-spread", type=float, default=1.0,
-                        help="noise norm relative to the cluster centre's (larger: looser clusters)")
+    parser.add_argument(
+        "--train-points-per-list", type=int, default=40, help="IVF k-means training sample = this x nlist gallery rows"
+    )
+    parser.add_argument(
+        "--faiss-clusters",
+        type=int,
+        default=2000,
+        help="clusters of the synthetic 1M gallery (0: structureless random vectors)",
+    )
+    parser.add_argument(
+        "--faiss-spread",
+        type=float,
+        default=1.0,
+        help="noise norm relative to the cluster centre's (larger: looser clusters)",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run: " + ", ".join(
-        f"{k.replace('_', '-')}={v}" for k, v in QUICK.items()))
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes for a smoke run: " + ", ".join(f"{k.replace('_', '-')}={v}" for k, v in QUICK.items()),
+    )
     parser.add_argument("--output", type=Path, default=Path("runs/bench/retrieval.json"), help="JSON report")
     return parser
 
@@ -277,12 +303,22 @@ def bench_exact(args: argparse.Namespace, report: BenchmarkReport) -> list[dict[
 
     def ours_search():
         return index.search(
-            queries, top_k=k, exclude_ids=exclude, batch_size=args.batch_size, gallery_chunk_size=args.gallery_chunk_size
+            queries,
+            top_k=k,
+            exclude_ids=exclude,
+            batch_size=args.batch_size,
+            gallery_chunk_size=args.gallery_chunk_size,
         )
 
     result = measure("ours (RetrievalIndex.search)", ours_search)
-    rows.append({"method": "ours, index build (once)", "best_s": build_s, "median_s": build_s,
-                 "peak_memory_bytes": build_memory.delta_bytes})
+    rows.append(
+        {
+            "method": "ours, index build (once)",
+            "best_s": build_s,
+            "median_s": build_s,
+            "peak_memory_bytes": build_memory.delta_bytes,
+        }
+    )
     faiss_flat = bench_faiss_flat(gallery, queries, own, k, measure) if args.faiss_flat else None
 
     by_name = {row["method"]: row for row in rows}
@@ -297,16 +333,21 @@ def bench_exact(args: argparse.Namespace, report: BenchmarkReport) -> list[dict[
     comparison = compare_rankings(result.indices, official, queries, gallery, args.tolerance)
     own_excluded = not (result.indices == own[:, None]).any()
     rankings_equal = comparison.pop("passed")
-    report.add_check("exact_rankings_equal_official", rankings_equal and own_excluded,
-                     own_video_never_returned=own_excluded, **comparison)
+    report.add_check(
+        "exact_rankings_equal_official",
+        rankings_equal and own_excluded,
+        own_video_never_returned=own_excluded,
+        **comparison,
+    )
     report.add_target("exact_time_vs_bare_product", ratio(ours_s, bare_s), "<= 1.3x", ratio(ours_s, bare_s) <= 1.3)
     report.add_target("exact_speedup_vs_official", ratio(official_s, ours_s), ">= 5x", ratio(official_s, ours_s) >= 5)
     if faiss_flat is not None:
         flat_s = by_name[FAISS_FLAT]["best_s"]
         flat_comparison = compare_rankings(result.indices, faiss_flat, queries, gallery, args.tolerance)
         report.add_check("exact_rankings_equal_faiss_flat", flat_comparison.pop("passed"), **flat_comparison)
-        report.add_target("exact_time_vs_faiss_flat", ratio(ours_s, flat_s), "<= 1x (at least as fast)",
-                          ours_s <= flat_s)
+        report.add_target(
+            "exact_time_vs_faiss_flat", ratio(ours_s, flat_s), "<= 1x (at least as fast)", ours_s <= flat_s
+        )
         report.results["faiss_flat"] = {"time_vs_ours": ratio(flat_s, ours_s), "rankings": flat_comparison}
     report.results["exact"] = {
         "rows": rows,
@@ -337,7 +378,11 @@ def bench_faiss(args: argparse.Namespace, report: BenchmarkReport) -> list[dict[
         nlist = min(args.nlist, n)
         factory, parameters = f"IVF{nlist},Flat", parameters or f"nprobe={min(args.nprobe, nlist)}"
         build_kwargs["max_train_points"] = min(n, args.train_points_per_list * nlist)
-    print(f"FAISS {factory} ({parameters or 'default parameters'}): {n} gallery x {dim}-d, {args.faiss_queries} queries, top {k}", flush=True)
+    print(
+        f"FAISS {factory} ({parameters or 'default parameters'}): {n} gallery x {dim}-d, {args.faiss_queries} "
+        f"queries, top {k}",
+        flush=True,
+    )
 
     release_memory()
     rss = {"start": current_rss_bytes()}
@@ -371,8 +416,11 @@ def bench_faiss(args: argparse.Namespace, report: BenchmarkReport) -> list[dict[
         build_s = time.perf_counter() - start
     release_memory()
     rss["faiss_built"] = current_rss_bytes()
-    print(f"  generate {generate_s:.1f} s, RetrievalIndex {construct_s:.1f} s, "
-          f"build_faiss_index {build_s:.1f} s (threads: faiss {faiss.omp_get_max_threads()})", flush=True)
+    print(
+        f"  generate {generate_s:.1f} s, RetrievalIndex {construct_s:.1f} s, "
+        f"build_faiss_index {build_s:.1f} s (threads: faiss {faiss.omp_get_max_threads()})",
+        flush=True,
+    )
 
     exact_queries = queries[: args.exact_queries]
     warm = queries[: min(16, len(queries))]
@@ -385,8 +433,11 @@ def bench_faiss(args: argparse.Namespace, report: BenchmarkReport) -> list[dict[
         )
     exact_per_query = exact_timing.best / len(exact_queries)
     faiss_per_query = faiss_timing.best / len(queries)
-    print(f"  exact {exact_timing.best:.2f} s / {len(exact_queries)} queries, "
-          f"faiss {faiss_timing.best:.3f} s / {len(queries)} queries", flush=True)
+    print(
+        f"  exact {exact_timing.best:.2f} s / {len(exact_queries)} queries, "
+        f"faiss {faiss_timing.best:.3f} s / {len(queries)} queries",
+        flush=True,
+    )
 
     overlap = [
         len(set(a.tolist()) & set(b.tolist())) / k
@@ -395,23 +446,47 @@ def bench_faiss(args: argparse.Namespace, report: BenchmarkReport) -> list[dict[
     recall = float(np.mean(overlap))
     copies = {key: (value - rss["start"]) / gallery_bytes for key, value in rss.items()}
     rows = [
-        {"step": "generate gallery (caller's array)", "seconds": generate_s,
-         "rss_bytes": rss["gallery_generated"] - rss["start"], "gallery_copies": copies["gallery_generated"]},
-        {"step": "RetrievalIndex(ids, gallery, copy=False)", "seconds": construct_s,
-         "rss_bytes": rss["index_constructed"] - rss["start"], "gallery_copies": copies["index_constructed"],
-         "peak_increase_bytes": construct_memory.delta_bytes},
-        {"step": "caller drops its array", "seconds": 0.0,
-         "rss_bytes": rss["caller_array_dropped"] - rss["start"], "gallery_copies": copies["caller_array_dropped"]},
-        {"step": f"build_faiss_index({factory!r})", "seconds": build_s,
-         "rss_bytes": rss["faiss_built"] - rss["start"], "gallery_copies": copies["faiss_built"],
-         "peak_increase_bytes": build_memory.delta_bytes},
+        {
+            "step": "generate gallery (caller's array)",
+            "seconds": generate_s,
+            "rss_bytes": rss["gallery_generated"] - rss["start"],
+            "gallery_copies": copies["gallery_generated"],
+        },
+        {
+            "step": "RetrievalIndex(ids, gallery, copy=False)",
+            "seconds": construct_s,
+            "rss_bytes": rss["index_constructed"] - rss["start"],
+            "gallery_copies": copies["index_constructed"],
+            "peak_increase_bytes": construct_memory.delta_bytes,
+        },
+        {
+            "step": "caller drops its array",
+            "seconds": 0.0,
+            "rss_bytes": rss["caller_array_dropped"] - rss["start"],
+            "gallery_copies": copies["caller_array_dropped"],
+        },
+        {
+            "step": f"build_faiss_index({factory!r})",
+            "seconds": build_s,
+            "rss_bytes": rss["faiss_built"] - rss["start"],
+            "gallery_copies": copies["faiss_built"],
+            "peak_increase_bytes": build_memory.delta_bytes,
+        },
     ]
     searches = [
-        {"method": f"exact (RetrievalIndex, {len(exact_queries)} queries)", "seconds": exact_timing.best,
-         "ms_per_query": 1000 * exact_per_query, "recall@k": 1.0},
-        {"method": f"faiss {factory} ({len(queries)} queries)", "seconds": faiss_timing.best,
-         "ms_per_query": 1000 * faiss_per_query, "recall@k": recall,
-         "peak_increase_bytes": search_memory.delta_bytes},
+        {
+            "method": f"exact (RetrievalIndex, {len(exact_queries)} queries)",
+            "seconds": exact_timing.best,
+            "ms_per_query": 1000 * exact_per_query,
+            "recall@k": 1.0,
+        },
+        {
+            "method": f"faiss {factory} ({len(queries)} queries)",
+            "seconds": faiss_timing.best,
+            "ms_per_query": 1000 * faiss_per_query,
+            "recall@k": recall,
+            "peak_increase_bytes": search_memory.delta_bytes,
+        },
     ]
     for row in searches:
         row["time_vs_exact"] = ratio(row["ms_per_query"], 1000 * exact_per_query)
@@ -421,11 +496,16 @@ def bench_faiss(args: argparse.Namespace, report: BenchmarkReport) -> list[dict[
     peak_during_build = (rss["caller_array_dropped"] - rss["start"] + build_memory.delta_bytes) / gallery_bytes
     report.add_check("faiss_results_are_gallery_videos", bool((approximate.indices >= 0).all()))
     report.add_target(f"faiss_recall@{k}", recall, ">= 0.95", recall >= 0.95)
-    report.add_target("faiss_time_vs_exact", ratio(faiss_per_query, exact_per_query), "< 1 (faster than exact)",
-                      faiss_per_query < exact_per_query)
+    report.add_target(
+        "faiss_time_vs_exact",
+        ratio(faiss_per_query, exact_per_query),
+        "< 1 (faster than exact)",
+        faiss_per_query < exact_per_query,
+    )
     # Ids and their lookup dict add a few per cent of a gallery; 1.15 still means one copy.
-    report.add_target("gallery_copies_made_by_index_and_faiss", index_copy + faiss_copy, "<= 1",
-                      index_copy + faiss_copy <= 1.15)
+    report.add_target(
+        "gallery_copies_made_by_index_and_faiss", index_copy + faiss_copy, "<= 1", index_copy + faiss_copy <= 1.15
+    )
     report.results["faiss"] = {
         "memory_steps": rows,
         "searches": searches,
@@ -455,28 +535,57 @@ def main(argv: list[str] | None = None) -> int:
     args.exact_queries = min(args.exact_queries, args.faiss_queries)
     args.faiss_flat = importlib.util.find_spec("faiss") is not None  # the FAISS flat row of part 1
     started = time.perf_counter()
-    report = BenchmarkReport("retrieval", command_line("scripts/bench/retrieval.py", argv),
-                             settings_of(args))
+    report = BenchmarkReport("retrieval", command_line("scripts/bench/retrieval.py", argv), settings_of(args))
     print(f"torch threads {torch.get_num_threads()}, {report.machine['cpu_model']}", flush=True)
 
     if not args.skip_exact:
         exact_rows = bench_exact(args, report)
-        print("\n" + format_table(exact_rows, {
-            "method": "method", "best_s": "best s", "median_s": "median s", "vs_bare_product": "x bare product",
-            "speedup_vs_official": "speed-up vs official", "peak_memory_bytes": "peak memory (RSS increase)",
-        }))
+        print(
+            "\n"
+            + format_table(
+                exact_rows,
+                {
+                    "method": "method",
+                    "best_s": "best s",
+                    "median_s": "median s",
+                    "vs_bare_product": "x bare product",
+                    "speedup_vs_official": "speed-up vs official",
+                    "peak_memory_bytes": "peak memory (RSS increase)",
+                },
+            )
+        )
     if not args.skip_faiss and importlib.util.find_spec("faiss") is None:
         print("\nFAISS part skipped: faiss is not installed (pip install 'tfcovr[faiss]')")
         report.results["faiss"] = {"skipped": "faiss is not installed"}
     elif not args.skip_faiss:
         release_memory()
         bench_faiss(args, report)
-        print("\n" + format_table(report.results["faiss"]["memory_steps"], {
-            "step": "step", "seconds": "s", "rss_bytes": "RSS above start", "gallery_copies": "gallery copies",
-            "peak_increase_bytes": "peak increase during step"}))
-        print("\n" + format_table(report.results["faiss"]["searches"], {
-            "method": "search", "seconds": "s", "ms_per_query": "ms/query", "time_vs_exact": "x exact",
-            "recall@k": f"recall@{args.top_k}"}))
+        print(
+            "\n"
+            + format_table(
+                report.results["faiss"]["memory_steps"],
+                {
+                    "step": "step",
+                    "seconds": "s",
+                    "rss_bytes": "RSS above start",
+                    "gallery_copies": "gallery copies",
+                    "peak_increase_bytes": "peak increase during step",
+                },
+            )
+        )
+        print(
+            "\n"
+            + format_table(
+                report.results["faiss"]["searches"],
+                {
+                    "method": "search",
+                    "seconds": "s",
+                    "ms_per_query": "ms/query",
+                    "time_vs_exact": "x exact",
+                    "recall@k": f"recall@{args.top_k}",
+                },
+            )
+        )
 
     return report.finish(args.output, started)
 

@@ -67,8 +67,17 @@ LONGEST = "recompute text tower, pad to longest"
 OURS_PLAIN = "cached text features, plain AdamW"
 OURS = "ours: cached text features (Trainer step)"
 
-QUICK = {"triplets": 4096, "unique_texts": 500, "videos": 1000, "batch_size": 64, "steps": 2, "official_steps": 2,
-         "tiny": True, "tokenizer": "word", "embed_dim": 64}
+QUICK = {
+    "triplets": 4096,
+    "unique_texts": 500,
+    "videos": 1000,
+    "batch_size": 64,
+    "steps": 2,
+    "official_steps": 2,
+    "tiny": True,
+    "tokenizer": "word",
+    "embed_dim": 64,
+}
 
 TEMPLATES = (
     "show it with {a} {unit} instead of {b}",
@@ -89,8 +98,16 @@ TEMPLATES = (
     "a version with {a} {unit} performed {where}",
 )
 UNITS = ("twists", "turns", "saltos", "somersaults", "rotations", "half turns", "pikes", "tucks")
-WHERE = ("on the beam", "on the floor", "on the vault", "on the bars", "from the 3m springboard",
-         "from the 10m platform", "in a layout position", "in a tucked position")
+WHERE = (
+    "on the beam",
+    "on the floor",
+    "on the vault",
+    "on the bars",
+    "from the 3m springboard",
+    "from the 10m platform",
+    "in a layout position",
+    "in a tucked position",
+)
 COUNTS = ("0.5", "1", "1.5", "2", "2.5", "3", "3.5", "4", "4.5", "5")
 
 
@@ -101,17 +118,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--videos", type=int, default=20000, help="rows of the video-embedding table")
     parser.add_argument("--embed-dim", type=int, default=768)
     parser.add_argument("--batch-size", type=int, default=512)
-    parser.add_argument("--steps", type=int, default=2,
-                        help="timed steps of the cached loops (after a first, untimed step)")
-    parser.add_argument("--official-steps", type=int, default=1,
-                        help="timed steps of the official and pad-to-longest loops, which recompute the text tower "
-                             "(after a first, untimed step); each is slow")
+    parser.add_argument(
+        "--steps", type=int, default=2, help="timed steps of the cached loops (after a first, untimed step)"
+    )
+    parser.add_argument(
+        "--official-steps",
+        type=int,
+        default=1,
+        help="timed steps of the official and pad-to-longest loops, which recompute the text tower "
+        "(after a first, untimed step); each is slow",
+    )
     parser.add_argument("--tiny", action="store_true", help="a tiny text tower and combiner (smoke runs)")
-    parser.add_argument("--tokenizer", choices=("clip", "word"), default="clip",
-                        help="OpenAI's CLIP BPE tokenizer (built offline) or a word-level one (faster to build)")
+    parser.add_argument(
+        "--tokenizer",
+        choices=("clip", "word"),
+        default="clip",
+        help="OpenAI's CLIP BPE tokenizer (built offline) or a word-level one (faster to build)",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run: " + ", ".join(
-        f"{k.replace('_', '-')}={v}" for k, v in QUICK.items()))
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes for a smoke run: " + ", ".join(f"{k.replace('_', '-')}={v}" for k, v in QUICK.items()),
+    )
     parser.add_argument("--output", type=Path, default=Path("runs/bench/train.json"), help="JSON report")
     return parser
 
@@ -124,11 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
 def modification_texts(count: int, seed: int) -> list[str]:
     """`count` distinct modification texts, drawn without replacement from templates filled with every combination of
     counts, units and places."""
-    pool = sorted({
-        template.format(a=COUNTS[a], b=COUNTS[b], d=COUNTS[abs(a - b) - 1], unit=unit, where=where)
-        for template, (a, b), unit, where in itertools.product(
-            TEMPLATES, itertools.permutations(range(len(COUNTS)), 2), UNITS, WHERE)
-    })
+    pool = sorted(
+        {
+            template.format(a=COUNTS[a], b=COUNTS[b], d=COUNTS[abs(a - b) - 1], unit=unit, where=where)
+            for template, (a, b), unit, where in itertools.product(
+                TEMPLATES, itertools.permutations(range(len(COUNTS)), 2), UNITS, WHERE
+            )
+        }
+    )
     if count > len(pool):
         raise ValueError(f"the templates give {len(pool)} distinct texts, asked for {count}")
     return [pool[i] for i in np.random.default_rng(seed).choice(len(pool), size=count, replace=False)]
@@ -155,19 +187,40 @@ def build_model(tokenizer: Any, tiny: bool, embed_dim: int) -> TFCoVRModel:
     weights; `tiny` shrinks the towers and the combiner for smoke runs."""
     text_config = None
     if tiny:
-        text_config = {"model_type": "clip_text_model", "hidden_size": 32, "intermediate_size": 64,
-                       "num_hidden_layers": 1, "num_attention_heads": 2, "projection_dim": 48,
-                       "max_position_embeddings": OFFICIAL_CONTEXT_LENGTH}
+        text_config = {
+            "model_type": "clip_text_model",
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "projection_dim": 48,
+            "max_position_embeddings": OFFICIAL_CONTEXT_LENGTH,
+        }
     elif embed_dim != 768:
         raise ValueError("the full-size model has 768-d embeddings; use --tiny for other sizes")
     if text_config is not None:
-        text_config.update(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-                           bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+        text_config.update(
+            vocab_size=len(tokenizer),
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
     kwargs: dict[str, Any] = {}
     if tiny:
-        kwargs = {"vision_config": {"hidden_size": embed_dim, "intermediate_size": 2 * embed_dim, "num_hidden_layers": 1,
-                                    "num_attention_heads": 2, "image_size": 32, "patch_size": 16, "num_frames": 2},
-                  "embed_dim": embed_dim, "combiner_projection_dim": 2 * embed_dim, "combiner_hidden_dim": 4 * embed_dim}
+        kwargs = {
+            "vision_config": {
+                "hidden_size": embed_dim,
+                "intermediate_size": 2 * embed_dim,
+                "num_hidden_layers": 1,
+                "num_attention_heads": 2,
+                "image_size": 32,
+                "patch_size": 16,
+                "num_frames": 2,
+            },
+            "embed_dim": embed_dim,
+            "combiner_projection_dim": 2 * embed_dim,
+            "combiner_hidden_dim": 4 * embed_dim,
+        }
     config = TFCoVRConfig(text_config=text_config, **kwargs)
     if not tiny and config.text_config.vocab_size < len(tokenizer):
         raise ValueError(f"the tokenizer has {len(tokenizer)} tokens, the text tower {config.text_config.vocab_size}")
@@ -187,15 +240,24 @@ class OfficialTextCollator:
         texts = [item["text"] for item in items]
         batch = self.collator([{k: v for k, v in item.items() if k != "text"} for item in items])
         encoded = self.processor.tokenizer(
-            self.processor.prepare_text(texts), padding="max_length", truncation=True,
-            max_length=OFFICIAL_CONTEXT_LENGTH, return_tensors="pt",
+            self.processor.prepare_text(texts),
+            padding="max_length",
+            truncation=True,
+            max_length=OFFICIAL_CONTEXT_LENGTH,
+            return_tensors="pt",
         )
         batch.update(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"])
         return batch
 
 
-def train_step(model: TFCoVRModel, optimizer: torch.optim.Optimizer, dataset: torch.utils.data.Dataset,
-               collator: Any, indices: Sequence[int], max_grad_norm: float | None = None) -> float:
+def train_step(
+    model: TFCoVRModel,
+    optimizer: torch.optim.Optimizer,
+    dataset: torch.utils.data.Dataset,
+    collator: Any,
+    indices: Sequence[int],
+    max_grad_norm: float | None = None,
+) -> float:
     """One training step on the triplets `indices`: collate, forward, HN-NCE, backward, (gradient clipping,) AdamW
     step. Returns the loss."""
     batch = collator([dataset[i] for i in indices])
@@ -226,15 +288,15 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the benchmark; returns 0 when the first-step losses are equal, 1 otherwise."""
     args = parse_benchmark_args(build_parser(), argv, QUICK)
     started = time.perf_counter()
-    report = BenchmarkReport("train", command_line("scripts/bench/train.py", argv),
-                             settings_of(args))
+    report = BenchmarkReport("train", command_line("scripts/bench/train.py", argv), settings_of(args))
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
 
     # Data: random video embeddings, triplets as rows into them, one text per triplet (every distinct text used).
     unique_texts = modification_texts(args.unique_texts, args.seed)
-    text_of_triplet = np.concatenate([rng.permutation(args.unique_texts),
-                                      rng.integers(0, args.unique_texts, args.triplets - args.unique_texts)])
+    text_of_triplet = np.concatenate(
+        [rng.permutation(args.unique_texts), rng.integers(0, args.unique_texts, args.triplets - args.unique_texts)]
+    )
     rng.shuffle(text_of_triplet)
     texts = [unique_texts[i] for i in text_of_triplet]
     video_embeds = torch.randn(args.videos, args.embed_dim, generator=torch.Generator().manual_seed(args.seed))
@@ -249,21 +311,35 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer, tokenizer_kind = build_tokenizer(unique_texts, args.tokenizer)
     processor = TFCoVRProcessor(TFCoVRVideoProcessor(), tokenizer)
     model = build_model(tokenizer, args.tiny, args.embed_dim).train()
-    initial_state = copy.deepcopy({k: v for k, v in model.state_dict().items() if not k.startswith(("vision_model.", "text_model."))})
+    initial_state = copy.deepcopy(
+        {k: v for k, v in model.state_dict().items() if not k.startswith(("vision_model.", "text_model."))}
+    )
     setup_s = time.perf_counter() - start
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    print(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, {trainable / 1e6:.1f} M trainable; "
-          f"tokenizer {tokenizer_kind}; torch threads {torch.get_num_threads()} (setup {setup_s:.1f} s)", flush=True)
+    print(
+        f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, {trainable / 1e6:.1f} M "
+        "trainable; "
+        f"tokenizer {tokenizer_kind}; torch threads {torch.get_num_threads()} (setup {setup_s:.1f} s)",
+        flush=True,
+    )
 
     raw_dataset = EmbeddingTripletDataset(video_embeds, query_rows, target_rows, texts=texts)
     # The Trainer step of the project's defaults: fused AdamW and gradient clipping at norm 1.
     trainer_step = {"fused": True, "max_grad_norm": 1.0}
     plain_step = {"fused": False, "max_grad_norm": None}
     loops: dict[str, dict[str, Any]] = {
-        OFFICIAL: {"dataset": raw_dataset, "collator": OfficialTextCollator(processor), "steps": args.official_steps,
-                   **plain_step},
-        LONGEST: {"dataset": raw_dataset, "collator": TripletCollator(processor), "steps": args.official_steps,
-                  **trainer_step},
+        OFFICIAL: {
+            "dataset": raw_dataset,
+            "collator": OfficialTextCollator(processor),
+            "steps": args.official_steps,
+            **plain_step,
+        },
+        LONGEST: {
+            "dataset": raw_dataset,
+            "collator": TripletCollator(processor),
+            "steps": args.official_steps,
+            **trainer_step,
+        },
     }
 
     # The one-off cache: measured on the distinct texts of the benchmarked batches, extrapolated to all distinct texts.
@@ -278,14 +354,26 @@ def main(argv: list[str] | None = None) -> int:
     row_of_text = dict(zip(needed, rows_of_needed))
     # Triplets outside the benchmarked batches are never read; their rows point at row 0.
     text_rows = [row_of_text.get(text, 0) for text in texts]
-    cached_dataset = EmbeddingTripletDataset(video_embeds, query_rows, target_rows, text_rows=text_rows,
-                                             text_embeds=text_features)
-    loops[OURS_PLAIN] = {"dataset": cached_dataset, "collator": TripletCollator(processor), "steps": args.steps,
-                         **plain_step}
-    loops[OURS] = {"dataset": cached_dataset, "collator": TripletCollator(processor), "steps": args.steps,
-                   **trainer_step}
-    print(f"cache: {len(needed)} distinct texts encoded in {cache_sample_s:.1f} s "
-          f"-> {args.unique_texts} distinct texts: {cache_full_s:.1f} s (extrapolated)", flush=True)
+    cached_dataset = EmbeddingTripletDataset(
+        video_embeds, query_rows, target_rows, text_rows=text_rows, text_embeds=text_features
+    )
+    loops[OURS_PLAIN] = {
+        "dataset": cached_dataset,
+        "collator": TripletCollator(processor),
+        "steps": args.steps,
+        **plain_step,
+    }
+    loops[OURS] = {
+        "dataset": cached_dataset,
+        "collator": TripletCollator(processor),
+        "steps": args.steps,
+        **trainer_step,
+    }
+    print(
+        f"cache: {len(needed)} distinct texts encoded in {cache_sample_s:.1f} s "
+        f"-> {args.unique_texts} distinct texts: {cache_full_s:.1f} s (extrapolated)",
+        flush=True,
+    )
 
     rows = []
     first_losses = {}
@@ -294,8 +382,9 @@ def main(argv: list[str] | None = None) -> int:
         optimizer = make_optimizer(model, loop["fused"])
         torch.manual_seed(args.seed)  # the same dropout masks in every loop's first step
         start = time.perf_counter()
-        first_losses[name] = train_step(model, optimizer, loop["dataset"], loop["collator"], batches[0],
-                                        loop["max_grad_norm"])
+        first_losses[name] = train_step(
+            model, optimizer, loop["dataset"], loop["collator"], batches[0], loop["max_grad_norm"]
+        )
         first_s = time.perf_counter() - start
         times = []
         with PeakMemory() as memory:
@@ -304,12 +393,22 @@ def main(argv: list[str] | None = None) -> int:
                 train_step(model, optimizer, loop["dataset"], loop["collator"], batch, loop["max_grad_norm"])
                 times.append(time.perf_counter() - start)
         timing = Timing(times, warmup=1)
-        rows.append({"loop": name, "optimizer": "AdamW fused, clip 1.0" if loop["fused"] else "AdamW (torch default)",
-                     "first_step_s": first_s, **timing.to_dict(),
-                     "triplets_per_s": args.batch_size / timing.median, "epoch_s": steps_per_epoch * timing.median,
-                     "first_step_loss": first_losses[name], "peak_memory_bytes": memory.delta_bytes})
-        print(f"  {name}: {timing.median:.2f} s/step (first step {first_s:.2f} s), loss {first_losses[name]:.6f}",
-              flush=True)
+        rows.append(
+            {
+                "loop": name,
+                "optimizer": "AdamW fused, clip 1.0" if loop["fused"] else "AdamW (torch default)",
+                "first_step_s": first_s,
+                **timing.to_dict(),
+                "triplets_per_s": args.batch_size / timing.median,
+                "epoch_s": steps_per_epoch * timing.median,
+                "first_step_loss": first_losses[name],
+                "peak_memory_bytes": memory.delta_bytes,
+            }
+        )
+        print(
+            f"  {name}: {timing.median:.2f} s/step (first step {first_s:.2f} s), loss {first_losses[name]:.6f}",
+            flush=True,
+        )
         del optimizer
 
     by_name = {row["loop"]: row for row in rows}
@@ -328,7 +427,9 @@ def main(argv: list[str] | None = None) -> int:
     speedups = {
         "speedup_vs_official_first_epoch": ratio(official["first_epoch_s"], ours["first_epoch_s"]),
         "speedup_vs_official_later_epochs": ratio(official["epoch_s"], ours["epoch_s"]),
-        "speedup_vs_official_same_optimizer_first_epoch": ratio(official["first_epoch_s"], by_name[OURS_PLAIN]["first_epoch_s"]),
+        "speedup_vs_official_same_optimizer_first_epoch": ratio(
+            official["first_epoch_s"], by_name[OURS_PLAIN]["first_epoch_s"]
+        ),
         "speedup_vs_recompute_pad_longest_first_epoch": ratio(longest["first_epoch_s"], ours["first_epoch_s"]),
         "speedup_vs_recompute_pad_longest_later_epochs": ratio(longest["epoch_s"], ours["epoch_s"]),
     }
@@ -339,17 +440,36 @@ def main(argv: list[str] | None = None) -> int:
         "steps_per_epoch": steps_per_epoch,
         "tokenizer": tokenizer_kind,
         "trainable_parameters": trainable,
-        "cache": {"distinct_texts_encoded": len(needed), "seconds": cache_sample_s, "distinct_texts_total": args.unique_texts,
-                  "extrapolated_seconds": cache_full_s, "peak_memory_bytes": cache_memory.delta_bytes},
-        "mean_tokens_per_text": float(np.mean([len(ids) for ids in tokenizer(processor.prepare_text(needed))["input_ids"]])),
+        "cache": {
+            "distinct_texts_encoded": len(needed),
+            "seconds": cache_sample_s,
+            "distinct_texts_total": args.unique_texts,
+            "extrapolated_seconds": cache_full_s,
+            "peak_memory_bytes": cache_memory.delta_bytes,
+        },
+        "mean_tokens_per_text": float(
+            np.mean([len(ids) for ids in tokenizer(processor.prepare_text(needed))["input_ids"]])
+        ),
         "setup_s": setup_s,
         **speedups,
     }
-    print("\n" + format_table(rows, {
-        "loop": "loop", "optimizer": "optimizer step", "median_s": "s/step", "triplets_per_s": "triplets/s",
-        "epoch_s": "s/epoch", "first_epoch_s": "s/first epoch (incl. cache)",
-        "official_over_this_first_epoch": "speed-up vs official, first epoch",
-        "official_over_this_later_epochs": "speed-up vs official, later epochs", "peak_memory_bytes": "peak memory"}))
+    print(
+        "\n"
+        + format_table(
+            rows,
+            {
+                "loop": "loop",
+                "optimizer": "optimizer step",
+                "median_s": "s/step",
+                "triplets_per_s": "triplets/s",
+                "epoch_s": "s/epoch",
+                "first_epoch_s": "s/first epoch (incl. cache)",
+                "official_over_this_first_epoch": "speed-up vs official, first epoch",
+                "official_over_this_later_epochs": "speed-up vs official, later epochs",
+                "peak_memory_bytes": "peak memory",
+            },
+        )
+    )
     return report.finish(args.output, started)
 
 
