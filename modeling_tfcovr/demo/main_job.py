@@ -94,6 +94,23 @@ def _overrides(fields: dict) -> str:
     return ",".join(f"{key}={json.dumps(value)}" for key, value in fields.items())
 
 
+def _training_policy(config: DemoConfig) -> dict:
+    """What both stages' `TrainingArguments` share: validation every epoch, and a checkpoint (the model only) when the
+    validation metric improves, not one per epoch (the same best model, about 5 s less per run)."""
+    return dict(
+        seed=config.seed,
+        use_cpu=not torch.cuda.is_available(),
+        eval_strategy="epoch",
+        save_strategy="best",
+        save_only_model=True,
+        save_total_limit=1,
+        load_best_model_at_end=True,
+        logging_strategy="epoch",
+        dataloader_num_workers=0,
+        report_to="none",
+    )
+
+
 def _stage1(config: DemoConfig, data_dir: Path, output_dir: Path, num_frames: int) -> dict:
     from ..training.stage1 import (
         ClassifierDataArguments,
@@ -118,17 +135,8 @@ def _stage1(config: DemoConfig, data_dir: Path, output_dir: Path, num_frames: in
         per_device_train_batch_size=config.stage1_batch_size,
         per_device_eval_batch_size=64,
         warmup_epochs=1,
-        seed=config.seed,
-        use_cpu=not torch.cuda.is_available(),
-        eval_strategy="epoch",
-        save_strategy="best",
-        save_only_model=True,
-        save_total_limit=1,
-        load_best_model_at_end=True,
         metric_for_best_model="accuracy",
-        logging_strategy="epoch",
-        dataloader_num_workers=0,
-        report_to="none",
+        **_training_policy(config),
     )
     return train_classifier(model_args, ClassifierDataArguments(dataset_dir=str(data_dir)), training_args)
 
@@ -175,18 +183,7 @@ def _stage2(config: DemoConfig, data_dir: Path, stage1_dir: Path, embeddings: Pa
         per_device_train_batch_size=config.stage2_batch_size,
         per_device_eval_batch_size=256,
         warmup_steps=0.05,
-        seed=config.seed,
-        use_cpu=not torch.cuda.is_available(),
-        eval_strategy="epoch",
-        # A checkpoint (the model only) when validation mAP@50 improves, not one per epoch: the same best model,
-        # about 5 s less per run.
-        save_strategy="best",
-        save_only_model=True,
-        save_total_limit=1,
-        load_best_model_at_end=True,
-        logging_strategy="epoch",
-        dataloader_num_workers=0,
-        report_to="none",
+        **_training_policy(config),
     )
     data_args = RetrievalDataArguments(triplets=str(data_dir), embeddings=str(embeddings))
     return train_retrieval(model_args, data_args, training_args)
