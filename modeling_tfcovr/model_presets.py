@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 from importlib import resources
 from typing import Any
@@ -95,8 +96,10 @@ def parse_config_overrides(overrides: str | None) -> dict[str, Any]:
     return parsed
 
 
-def _field_names(config_class: type) -> set[str]:
-    return set(config_class().to_dict())
+@functools.cache
+def _field_names(config_class: type) -> frozenset[str]:
+    """The fields of a config class (built once: a default `TFCoVRConfig` builds both sub-configs)."""
+    return frozenset(config_class().to_dict())
 
 
 def apply_config_overrides(config: dict[str, Any], overrides: dict[str, Any] | str | None) -> dict[str, Any]:
